@@ -1,0 +1,103 @@
+//! The one error type of every persistence operation.
+
+use std::fmt;
+
+use crate::{PersistenceId, SequenceId};
+
+/// Errors from persistence operations.
+///
+/// The first four variants are those of dactor 0.2.0 and keep their meaning and
+/// Display text. The others name situations a caller can act on differently:
+/// a [`SequenceConflict`](PersistError::SequenceConflict) means another writer
+/// owns the persistence id, which no retry will fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PersistError {
+    /// The backing store is unreachable or returned an error.
+    StorageUnavailable(String),
+    /// Serializing or deserializing a payload failed.
+    SerializationFailed(String),
+    /// A stored entry is damaged or cannot be decoded.
+    CorruptEntry {
+        /// Sequence of the entry.
+        sequence_id: SequenceId,
+        /// What was wrong with it, naming the persistence id.
+        detail: String,
+    },
+    /// No storage provider (or no store of the needed kind) is configured.
+    NotConfigured,
+    /// A write at a sequence that already holds an event was refused; nothing was
+    /// overwritten. Another writer has persisted for this id: the writer that got
+    /// this error is no longer the single writer and must stop.
+    SequenceConflict {
+        /// The journal written to.
+        persistence_id: PersistenceId,
+        /// The sequence that was already taken.
+        sequence_id: SequenceId,
+    },
+    /// A request was malformed (for example a sequence below 1); nothing was stored.
+    InvalidInput {
+        /// The persistence id the request named.
+        persistence_id: PersistenceId,
+        /// What was wrong.
+        detail: String,
+    },
+    /// A snapshot was written by an incompatible version of the state type.
+    ///
+    /// Returned by `restore_snapshot`; recovery then ignores the snapshot and
+    /// replays the journal from its start instead.
+    SnapshotIncompatible(String),
+    /// The actor is not running (it stopped, failed recovery, or was never started).
+    ActorStopped {
+        /// The actor's persistence id.
+        persistence_id: PersistenceId,
+        /// Why it stopped.
+        reason: String,
+    },
+    /// An actor with this persistence id is already running in this runtime.
+    AlreadyRunning(PersistenceId),
+}
+
+impl PersistError {
+    /// True for errors that may pass if the same operation is tried again
+    /// (the store was unreachable); false for conflicts and bad data.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, PersistError::StorageUnavailable(_))
+    }
+}
+
+impl fmt::Display for PersistError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::StorageUnavailable(msg) => write!(f, "storage unavailable: {msg}"),
+            Self::SerializationFailed(msg) => write!(f, "serialization failed: {msg}"),
+            Self::CorruptEntry {
+                sequence_id,
+                detail,
+            } => write!(f, "corrupt entry at {sequence_id:?}: {detail}"),
+            Self::NotConfigured => f.write_str("no storage provider configured"),
+            Self::SequenceConflict {
+                persistence_id,
+                sequence_id,
+            } => write!(
+                f,
+                "sequence conflict: `{persistence_id}` already has an event at {sequence_id:?} \
+                 (another writer persisted for this id)"
+            ),
+            Self::InvalidInput {
+                persistence_id,
+                detail,
+            } => write!(f, "invalid request for `{persistence_id}`: {detail}"),
+            Self::SnapshotIncompatible(msg) => write!(f, "incompatible snapshot: {msg}"),
+            Self::ActorStopped {
+                persistence_id,
+                reason,
+            } => write!(f, "actor `{persistence_id}` is stopped: {reason}"),
+            Self::AlreadyRunning(id) => {
+                write!(f, "an actor with persistence id `{id}` is already running")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PersistError {}

@@ -1,0 +1,64 @@
+//! Persistence for dactor actors.
+//!
+//! `dactor-persist` is the persistence layer of [dactor](https://crates.io/crates/dactor)
+//! 0.2.0, done for real:
+//!
+//! - the dactor 0.2.0 persistence API, name for name: [`EventSourced`] and
+//!   [`DurableState`] actors, their [`PersistentActor`] identity, the
+//!   [`JournalStorage`], [`SnapshotStorage`] and [`StateStorage`] traits, and
+//!   [`recover_event_sourced`] / [`recover_durable_state`];
+//! - storage backends that keep one strict contract (see [`storage`]): no
+//!   overwrite, a highest sequence that never goes down, snapshots ordered by
+//!   sequence;
+//! - derive macros (feature `derive`) that write the serialization, sequence
+//!   bookkeeping and snapshot code.
+//!
+//! # Modules
+//!
+//! - [`actor`]: [`Actor`] and [`PersistentActor`]
+//! - [`storage`]: the storage traits and backends ([`InMemoryStorage`])
+//! - [`prelude`]: everything an actor author needs, in one `use`
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+// Lets this crate use its own derives: they expand to `::dactor_persist::...`.
+#[allow(unused_extern_crates)]
+extern crate self as dactor_persist;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+pub mod actor;
+mod durable_state;
+mod error;
+mod event_sourced;
+mod identity;
+mod policy;
+pub mod prelude;
+mod recovery;
+pub mod storage;
+
+pub use actor::{Actor, PersistentActor};
+pub use async_trait::async_trait;
+pub use durable_state::DurableState;
+pub use error::PersistError;
+pub use event_sourced::EventSourced;
+pub use identity::{JournalEntry, PersistenceId, SequenceId, SnapshotEntry};
+pub use policy::{
+    Backoff, DEFAULT_RETRY_ATTEMPTS, MAX_RETRY_DELAY, PersistFailurePolicy, RecoveryFailurePolicy,
+    SaveConfig, SnapshotConfig,
+};
+pub use recovery::{recover_durable_state, recover_event_sourced};
+pub use storage::{
+    InMemoryStorage, InMemoryStorageProvider, JournalStorage, SnapshotStorage, StateStorage,
+    StorageProvider,
+};
+
+/// The README's quick start, run as a doctest so that it never goes stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

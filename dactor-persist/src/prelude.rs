@@ -1,0 +1,8 @@
+//! Everything an actor author needs: `use dactor_persist::prelude::*;`.
+
+pub use crate::{
+    Actor, DurableState, EventSourced, JournalStorage, PersistError, PersistFailurePolicy,
+    PersistenceId, PersistentActor, RecoveryFailurePolicy, SaveConfig, SequenceId, SnapshotConfig,
+    SnapshotStorage, StateStorage, StorageProvider, async_trait, recover_durable_state,
+    recover_event_sourced,
+};

@@ -1,0 +1,223 @@
+//! The storage traits every backend implements, and the backends.
+//!
+//! # The contract every store keeps
+//!
+//! These rules are stricter than dactor 0.2.0's in-memory store, and every
+//! backend of this crate passes the same conformance suite for them:
+//!
+//! - **No overwrite.** A write at a (persistence id, sequence) that already holds
+//!   an event, or held one that [`delete_events_to`](JournalStorage::delete_events_to)
+//!   removed, is refused with [`PersistError::SequenceConflict`] naming both;
+//!   nothing is overwritten. A batch containing such an entry (or the same
+//!   sequence twice) stores none of its entries. The key (persistence id,
+//!   sequence) is the single-writer fence: of two writers racing for a
+//!   sequence, exactly one wins.
+//! - **Sequences start at 1.** A write at a sequence below 1 is refused with
+//!   [`PersistError::InvalidInput`].
+//! - **The highest sequence never goes down.** After
+//!   [`delete_events_to`](JournalStorage::delete_events_to) removes some or all
+//!   events, [`read_highest_sequence`](JournalStorage::read_highest_sequence)
+//!   still returns the highest ever written, so a recovered actor never reuses a
+//!   sequence.
+//! - **Snapshots are ordered by sequence.**
+//!   [`load_latest_snapshot`](SnapshotStorage::load_latest_snapshot) returns the
+//!   one with the highest sequence, not the last one written; saving at a
+//!   sequence that already has a snapshot replaces it.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
+
+mod memory;
+
+pub use memory::{InMemoryStorage, InMemoryStorageProvider};
+
+/// The event journal of event-sourced actors.
+#[async_trait]
+pub trait JournalStorage: Send + Sync + 'static {
+    /// Appends one event at `sequence_id`.
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::SequenceConflict`] when the sequence already holds an
+    /// event (nothing is overwritten); [`PersistError::InvalidInput`] for a
+    /// sequence below 1; [`PersistError::StorageUnavailable`] when the store
+    /// cannot be reached.
+    async fn write_event(
+        &self,
+        persistence_id: &PersistenceId,
+        sequence_id: SequenceId,
+        event_type: &str,
+        payload: &[u8],
+    ) -> Result<(), PersistError>;
+
+    /// Appends several events atomically: all of them are stored, or none.
+    ///
+    /// # Errors
+    ///
+    /// As [`write_event`](JournalStorage::write_event); one conflicting entry
+    /// fails the whole batch.
+    async fn write_event_batch(
+        &self,
+        persistence_id: &PersistenceId,
+        entries: &[(SequenceId, &str, &[u8])],
+    ) -> Result<(), PersistError>;
+
+    /// Reads every event with sequence `>= from_sequence`, in ascending order.
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::StorageUnavailable`], or [`PersistError::CorruptEntry`]
+    /// when a stored event is damaged.
+    async fn read_events(
+        &self,
+        persistence_id: &PersistenceId,
+        from_sequence: SequenceId,
+    ) -> Result<Vec<JournalEntry>, PersistError>;
+
+    /// The highest sequence ever written for the id (even if since deleted), or
+    /// `None` when nothing was ever written.
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::StorageUnavailable`].
+    async fn read_highest_sequence(
+        &self,
+        persistence_id: &PersistenceId,
+    ) -> Result<Option<SequenceId>, PersistError>;
+
+    /// Removes every event with sequence `<= to_sequence`. The highest sequence
+    /// is kept.
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::StorageUnavailable`].
+    async fn delete_events_to(
+        &self,
+        persistence_id: &PersistenceId,
+        to_sequence: SequenceId,
+    ) -> Result<(), PersistError>;
+}
+
+/// Snapshots of event-sourced actors' state.
+#[async_trait]
+pub trait SnapshotStorage: Send + Sync + 'static {
+    /// Saves a snapshot taken at `sequence_id`, replacing one saved at the same
+    /// sequence.
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::StorageUnavailable`].
+    async fn save_snapshot(
+        &self,
+        persistence_id: &PersistenceId,
+        sequence_id: SequenceId,
+        payload: &[u8],
+    ) -> Result<(), PersistError>;
+
+    /// The snapshot with the highest sequence, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::StorageUnavailable`], or an error naming the snapshot when
+    /// it is damaged.
+    async fn load_latest_snapshot(
+        &self,
+        persistence_id: &PersistenceId,
+    ) -> Result<Option<SnapshotEntry>, PersistError>;
+
+    /// Removes the snapshots with sequence `< sequence_id`.
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::StorageUnavailable`].
+    async fn delete_snapshots_before(
+        &self,
+        persistence_id: &PersistenceId,
+        sequence_id: SequenceId,
+    ) -> Result<(), PersistError>;
+}
+
+/// Whole-state storage of durable-state actors.
+#[async_trait]
+pub trait StateStorage: Send + Sync + 'static {
+    /// Saves the state, replacing the previous one.
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::StorageUnavailable`].
+    async fn save_state(
+        &self,
+        persistence_id: &PersistenceId,
+        payload: &[u8],
+    ) -> Result<(), PersistError>;
+
+    /// The saved state, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::StorageUnavailable`], or an error naming the id when the
+    /// stored state is damaged.
+    async fn load_state(
+        &self,
+        persistence_id: &PersistenceId,
+    ) -> Result<Option<Vec<u8>>, PersistError>;
+
+    /// Deletes the saved state (nothing happens when there is none).
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::StorageUnavailable`].
+    async fn delete_state(&self, persistence_id: &PersistenceId) -> Result<(), PersistError>;
+}
+
+/// Finds the stores of each persistent actor. A runtime asks it once per actor;
+/// `None` means that kind of store is not configured
+/// ([`PersistError::NotConfigured`]).
+pub trait StorageProvider: Send + Sync + 'static {
+    /// The journal for `id`.
+    fn journal(&self, id: &PersistenceId) -> Option<Arc<dyn JournalStorage>>;
+
+    /// The snapshot store for `id`.
+    fn snapshots(&self, id: &PersistenceId) -> Option<Arc<dyn SnapshotStorage>>;
+
+    /// The state store for `id`.
+    fn state(&self, id: &PersistenceId) -> Option<Arc<dyn StateStorage>>;
+}
+
+/// Checks the parts of a write that every store refuses the same way: a
+/// sequence below 1, and the same sequence twice in one batch.
+pub(crate) fn validate_batch(
+    persistence_id: &PersistenceId,
+    entries: &[(SequenceId, &str, &[u8])],
+) -> Result<(), PersistError> {
+    let mut seen: Vec<SequenceId> = Vec::with_capacity(entries.len());
+    for (seq, _, _) in entries {
+        validate_sequence(persistence_id, *seq)?;
+        seen.push(*seq);
+    }
+    seen.sort_unstable();
+    if let Some(pair) = seen.windows(2).find(|w| w[0] == w[1]) {
+        return Err(PersistError::SequenceConflict {
+            persistence_id: persistence_id.clone(),
+            sequence_id: pair[0],
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a sequence below 1.
+pub(crate) fn validate_sequence(
+    persistence_id: &PersistenceId,
+    sequence_id: SequenceId,
+) -> Result<(), PersistError> {
+    if sequence_id.0 < 1 {
+        return Err(PersistError::InvalidInput {
+            persistence_id: persistence_id.clone(),
+            detail: format!("events are numbered from 1, got {sequence_id:?}"),
+        });
+    }
+    Ok(())
+}

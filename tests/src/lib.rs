@@ -1,0 +1,1 @@
+//! Behaviour tests of dactor-persist live in `tests/`.
