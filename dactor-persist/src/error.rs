@@ -42,6 +42,28 @@ pub enum PersistError {
         /// What was wrong.
         detail: String,
     },
+    /// A stored snapshot is damaged (its checksum does not match, or it cannot be
+    /// read back). Snapshots are a cache: recovery ignores a corrupt snapshot and
+    /// replays the journal instead.
+    CorruptSnapshot {
+        /// The snapshot's persistence id.
+        persistence_id: PersistenceId,
+        /// The snapshot's sequence.
+        sequence_id: SequenceId,
+        /// What was wrong with it.
+        detail: String,
+    },
+    /// A stored durable state is damaged (its checksum does not match).
+    CorruptState {
+        /// The state's persistence id.
+        persistence_id: PersistenceId,
+        /// What was wrong with it.
+        detail: String,
+    },
+    /// The store cannot be used as it is: a file that is not a database, a
+    /// schema newer than this code knows, a setting out of range. Nothing was
+    /// changed; the message names the store and the problem.
+    IncompatibleStore(String),
     /// A snapshot was written by an incompatible version of the state type.
     ///
     /// Returned by `restore_snapshot`; recovery then ignores the snapshot and
@@ -88,6 +110,19 @@ impl fmt::Display for PersistError {
                 persistence_id,
                 detail,
             } => write!(f, "invalid request for `{persistence_id}`: {detail}"),
+            Self::CorruptSnapshot {
+                persistence_id,
+                sequence_id,
+                detail,
+            } => write!(
+                f,
+                "corrupt snapshot of `{persistence_id}` at {sequence_id:?}: {detail}"
+            ),
+            Self::CorruptState {
+                persistence_id,
+                detail,
+            } => write!(f, "corrupt state of `{persistence_id}`: {detail}"),
+            Self::IncompatibleStore(msg) => write!(f, "incompatible store: {msg}"),
             Self::SnapshotIncompatible(msg) => write!(f, "incompatible snapshot: {msg}"),
             Self::ActorStopped {
                 persistence_id,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use crate::{
-    Backoff, DurableState, EventSourced, JournalEntry, JournalStorage, PersistError, PersistenceId,
+    Backoff, DurableState, EventSourced, JournalStorage, PersistError, PersistenceId,
     RecoveryFailurePolicy, SequenceId, SnapshotStorage, StateStorage,
 };
 
@@ -197,46 +197,42 @@ async fn replay<A: EventSourced>(
     journal: &dyn JournalStorage,
     snapshots: &dyn SnapshotStorage,
 ) -> Result<ReplayStats, PersistError> {
-    let snapshot = snapshots.load_latest_snapshot(pid).await?;
+    let snapshot = match snapshots.load_latest_snapshot(pid).await {
+        Ok(snapshot) => snapshot.map(Ok),
+        // A damaged snapshot is a lost cache entry, not lost state: replay instead.
+        Err(PersistError::CorruptSnapshot {
+            sequence_id,
+            detail,
+            ..
+        }) => Some(Err((sequence_id, detail))),
+        Err(e) => return Err(e),
+    };
     let highest = journal
         .read_highest_sequence(pid)
         .await?
         .unwrap_or(SequenceId::ZERO);
-    let after = snapshot
-        .as_ref()
-        .map_or(SequenceId::ZERO, |s| s.sequence_id);
-    let mut events = decode_all(actor, pid, journal.read_events(pid, after.next()).await?)?;
 
     let mut used_snapshot = None;
-    if let Some(snap) = snapshot {
-        match actor.restore_snapshot(snap.payload) {
-            Ok(()) => {
-                actor.set_last_sequence_id(snap.sequence_id);
-                used_snapshot = Some(snap.sequence_id);
-            }
-            Err(PersistError::SnapshotIncompatible(detail)) => {
-                tracing::warn!(
-                    snapshot_sequence = snap.sequence_id.0,
-                    detail = %detail,
-                    "snapshot no longer decodes; replaying the journal from its start"
-                );
-                let all = journal.read_events(pid, SequenceId(1)).await?;
-                let covered = all
-                    .iter()
-                    .take_while(|e| e.sequence_id <= snap.sequence_id)
-                    .count();
-                if i64::try_from(covered).ok() != Some(snap.sequence_id.0) {
-                    return Err(PersistError::SnapshotIncompatible(format!(
-                        "the snapshot of `{pid}` at {:?} no longer decodes ({detail}) and the \
-                         events it covered were deleted, so the state cannot be rebuilt",
-                        snap.sequence_id
-                    )));
+    let events = match snapshot {
+        None => read_decoded(actor, pid, journal, SequenceId(1)).await?,
+        Some(Ok(snap)) => {
+            let tail = read_decoded(actor, pid, journal, snap.sequence_id.next()).await?;
+            match actor.restore_snapshot(snap.payload) {
+                Ok(()) => {
+                    actor.set_last_sequence_id(snap.sequence_id);
+                    used_snapshot = Some(snap.sequence_id);
+                    tail
                 }
-                events = decode_all(actor, pid, all)?;
+                Err(PersistError::SnapshotIncompatible(detail)) => {
+                    replay_without_snapshot(actor, pid, journal, snap.sequence_id, &detail).await?
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         }
-    }
+        Some(Err((sequence_id, detail))) => {
+            replay_without_snapshot(actor, pid, journal, sequence_id, &detail).await?
+        }
+    };
 
     let count = events.len();
     for (seq, event) in &events {
@@ -252,30 +248,69 @@ async fn replay<A: EventSourced>(
     })
 }
 
-/// Decodes every entry, freeing each payload as it goes; the first failure is
-/// a [`PersistError::CorruptEntry`] naming its sequence.
-fn decode_all<A: EventSourced>(
+/// How many events recovery reads from the journal at a time.
+const REPLAY_PAGE: usize = 8192;
+
+/// Reads and decodes every event from `from` on, a page at a time, freeing each
+/// page's payloads as it goes; the first failure is a
+/// [`PersistError::CorruptEntry`] naming its sequence.
+async fn read_decoded<A: EventSourced>(
     actor: &A,
     pid: &PersistenceId,
-    entries: Vec<JournalEntry>,
+    journal: &dyn JournalStorage,
+    from: SequenceId,
 ) -> Result<Vec<(SequenceId, A::Event)>, PersistError> {
-    let mut events = Vec::with_capacity(entries.len());
-    for entry in entries {
-        match actor.deserialize_event(&entry.payload) {
-            Ok(event) => events.push((entry.sequence_id, event)),
-            Err(err) => {
-                return Err(match err {
-                    PersistError::CorruptEntry { .. } => err,
-                    other => PersistError::CorruptEntry {
+    let mut events = Vec::new();
+    let mut next = from;
+    loop {
+        let page = journal.read_events_page(pid, next, REPLAY_PAGE).await?;
+        let Some(last) = page.last() else {
+            return Ok(events);
+        };
+        next = last.sequence_id.next();
+        events.reserve(page.len());
+        for entry in page {
+            match actor.deserialize_event(&entry.payload) {
+                Ok(event) => events.push((entry.sequence_id, event)),
+                Err(err @ PersistError::CorruptEntry { .. }) => return Err(err),
+                Err(other) => {
+                    return Err(PersistError::CorruptEntry {
                         sequence_id: entry.sequence_id,
                         detail: format!(
                             "event `{}` of `{pid}` does not decode: {other}",
                             entry.event_type
                         ),
-                    },
-                });
+                    });
+                }
             }
         }
+    }
+}
+
+/// The snapshot at `snapshot_seq` cannot be used: replay the whole journal,
+/// provided the events the snapshot covered are all still there.
+async fn replay_without_snapshot<A: EventSourced>(
+    actor: &A,
+    pid: &PersistenceId,
+    journal: &dyn JournalStorage,
+    snapshot_seq: SequenceId,
+    detail: &str,
+) -> Result<Vec<(SequenceId, A::Event)>, PersistError> {
+    tracing::warn!(
+        snapshot_sequence = snapshot_seq.0,
+        detail = %detail,
+        "snapshot cannot be used; replaying the journal from its start"
+    );
+    let events = read_decoded(actor, pid, journal, SequenceId(1)).await?;
+    let covered = events
+        .iter()
+        .take_while(|(seq, _)| *seq <= snapshot_seq)
+        .count();
+    if i64::try_from(covered).ok() != Some(snapshot_seq.0) {
+        return Err(PersistError::SnapshotIncompatible(format!(
+            "the snapshot of `{pid}` at {snapshot_seq:?} cannot be used ({detail}) and the \
+             events it covered were deleted, so the state cannot be rebuilt"
+        )));
     }
     Ok(events)
 }

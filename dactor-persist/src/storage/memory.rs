@@ -122,6 +122,16 @@ impl JournalStorage for InMemoryStorage {
         persistence_id: &PersistenceId,
         from_sequence: SequenceId,
     ) -> Result<Vec<JournalEntry>, PersistError> {
+        self.read_events_page(persistence_id, from_sequence, usize::MAX)
+            .await
+    }
+
+    async fn read_events_page(
+        &self,
+        persistence_id: &PersistenceId,
+        from_sequence: SequenceId,
+        max: usize,
+    ) -> Result<Vec<JournalEntry>, PersistError> {
         let inner = self.lock();
         let Some(journal) = inner.journals.get(persistence_id) else {
             return Ok(Vec::new());
@@ -129,6 +139,7 @@ impl JournalStorage for InMemoryStorage {
         Ok(journal
             .events
             .range(from_sequence.0..)
+            .take(max)
             .map(|(seq, (event_type, payload))| JournalEntry {
                 sequence_id: SequenceId(*seq),
                 event_type: event_type.clone(),

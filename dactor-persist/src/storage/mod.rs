@@ -77,6 +77,27 @@ pub trait JournalStorage: Send + Sync + 'static {
         from_sequence: SequenceId,
     ) -> Result<Vec<JournalEntry>, PersistError>;
 
+    /// Reads the next events with sequence `>= from_sequence`, ascending, about
+    /// `max` of them: one page of a long journal, so that a replay need not
+    /// hold every stored entry at once. An empty page means the end.
+    ///
+    /// A page is always a prefix of what [`read_events`](JournalStorage::read_events)
+    /// would return. The default returns all of it (a store that cannot bound
+    /// its reads may); backends override it with a bounded query.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_events`](JournalStorage::read_events).
+    async fn read_events_page(
+        &self,
+        persistence_id: &PersistenceId,
+        from_sequence: SequenceId,
+        max: usize,
+    ) -> Result<Vec<JournalEntry>, PersistError> {
+        let _ = max;
+        self.read_events(persistence_id, from_sequence).await
+    }
+
     /// The highest sequence ever written for the id (even if since deleted), or
     /// `None` when nothing was ever written.
     ///

@@ -350,3 +350,78 @@ async fn durable_state_skip_and_start_keeps_the_initial_state() {
     assert_eq!(s.data, "");
     assert_eq!(s.post_recoveries, 1);
 }
+
+#[tokio::test]
+async fn a_journal_longer_than_one_replay_page_is_replayed_whole() {
+    let store = InMemoryStorage::new();
+    let deltas: Vec<i64> = (1..=20_000).collect();
+    let mut c = Counter::new("long");
+    c.persist_batch(deltas, &store).await.unwrap();
+    let mut again = Counter::new("long");
+    recover_event_sourced(&mut again, &store, &store)
+        .await
+        .unwrap();
+    assert_eq!(again.seq, SequenceId(20_000));
+    assert_eq!(again.value, 20_000 * 20_001 / 2);
+}
+
+/// A snapshot store whose every snapshot reads back damaged.
+struct DamagedSnapshots;
+
+#[async_trait]
+impl SnapshotStorage for DamagedSnapshots {
+    async fn save_snapshot(
+        &self,
+        _: &PersistenceId,
+        _: SequenceId,
+        _: &[u8],
+    ) -> Result<(), PersistError> {
+        Ok(())
+    }
+    async fn load_latest_snapshot(
+        &self,
+        id: &PersistenceId,
+    ) -> Result<Option<SnapshotEntry>, PersistError> {
+        Err(PersistError::CorruptSnapshot {
+            persistence_id: id.clone(),
+            sequence_id: SequenceId(2),
+            detail: "checksum mismatch".into(),
+        })
+    }
+    async fn delete_snapshots_before(
+        &self,
+        _: &PersistenceId,
+        _: SequenceId,
+    ) -> Result<(), PersistError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_corrupt_snapshot_falls_back_to_replaying_the_journal() {
+    let store = InMemoryStorage::new();
+    seed(&store, "dmg", &[4, 5, 6]).await;
+    let mut c = Counter::new("dmg");
+    recover_event_sourced(&mut c, &store, &DamagedSnapshots)
+        .await
+        .unwrap();
+    assert_eq!((c.value, c.seq), (15, SequenceId(3)));
+}
+
+#[tokio::test]
+async fn a_corrupt_snapshot_whose_events_were_deleted_fails_recovery() {
+    let store = InMemoryStorage::new();
+    seed(&store, "dmg2", &[4, 5, 6]).await;
+    store
+        .delete_events_to(&pid("dmg2"), SequenceId(2))
+        .await
+        .unwrap();
+    let mut c = Counter::new("dmg2");
+    let err = recover_event_sourced(&mut c, &store, &DamagedSnapshots)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PersistError::SnapshotIncompatible(ref m) if m.contains("checksum mismatch")),
+        "{err}"
+    );
+}
