@@ -33,6 +33,7 @@ extern crate self as dactor_persist;
 #[path = "private.rs"]
 pub mod __private;
 pub mod actor;
+pub mod codec;
 mod durable_state;
 mod error;
 mod event_sourced;
@@ -44,6 +45,9 @@ pub mod storage;
 
 pub use actor::{Actor, PersistentActor};
 pub use async_trait::async_trait;
+pub use codec::{ApplyEvent, PersistentEvent};
+#[cfg(feature = "derive")]
+pub use dactor_persist_derive::{DurableState, EventSourced, PersistentEvent};
 pub use durable_state::DurableState;
 pub use error::PersistError;
 pub use event_sourced::EventSourced;

@@ -1,8 +1,9 @@
 //! Everything an actor author needs: `use dactor_persist::prelude::*;`.
 
 pub use crate::{
-    Actor, DurableState, EventSourced, JournalStorage, PersistError, PersistFailurePolicy,
-    PersistenceId, PersistentActor, RecoveryFailurePolicy, SaveConfig, SequenceId, SnapshotConfig,
+    Actor, ApplyEvent, DurableState, EventSourced, InMemoryStorage, InMemoryStorageProvider,
+    JournalStorage, PersistError, PersistFailurePolicy, PersistenceId, PersistentActor,
+    PersistentEvent, RecoveryFailurePolicy, SaveConfig, SequenceId, SnapshotConfig,
     SnapshotStorage, StateStorage, StorageProvider, async_trait, recover_durable_state,
     recover_event_sourced,
 };

@@ -1,0 +1,737 @@
+//! `#[persist(..)]` attributes parsed into typed values.
+//!
+//! Parsing never stops at the first mistake: every error is pushed to the
+//! [`Errors`] accumulator with its span, and parsing carries on with the next
+//! key, so one build reports every mistake.
+
+use proc_macro2::Span;
+use syn::meta::ParseNestedMeta;
+use syn::parse::Parse;
+use syn::spanned::Spanned as _;
+use syn::{Attribute, ExprPath, LitBool, LitInt, LitStr, Path, Type};
+
+/// Every error of one derive, reported together.
+#[derive(Default)]
+pub struct Errors(Vec<syn::Error>);
+
+impl Errors {
+    /// Records an error at `span`.
+    pub fn push(&mut self, span: Span, msg: impl std::fmt::Display) {
+        self.0.push(syn::Error::new(span, msg));
+    }
+
+    /// Records an error that syn built.
+    pub fn push_err(&mut self, err: syn::Error) {
+        self.0.push(err);
+    }
+
+    /// All errors combined into one, or `None` when there are none.
+    pub fn combined(self) -> Option<syn::Error> {
+        self.0.into_iter().reduce(|mut all, e| {
+            all.combine(e);
+            all
+        })
+    }
+}
+
+/// Which derive is reading the attributes: each accepts its own keys.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Derive {
+    EventSourced,
+    DurableState,
+}
+
+impl Derive {
+    pub fn name(self) -> &'static str {
+        match self {
+            Derive::EventSourced => "EventSourced",
+            Derive::DurableState => "DurableState",
+        }
+    }
+
+    /// The container keys this derive accepts, for "expected one of" messages.
+    pub fn keys(self) -> &'static [&'static str] {
+        match self {
+            Derive::EventSourced => &[
+                "entity",
+                "event",
+                "apply",
+                "id",
+                "snapshot_every",
+                "snapshot_interval",
+                "keep_snapshots",
+                "delete_events_on_snapshot",
+                "schema_version",
+                "recovery_failure",
+                "persist_failure",
+                "manual_actor",
+                "crate",
+            ],
+            Derive::DurableState => &[
+                "entity",
+                "id",
+                "save_every",
+                "save_interval",
+                "schema_version",
+                "recovery_failure",
+                "persist_failure",
+                "manual_actor",
+                "crate",
+            ],
+        }
+    }
+}
+
+/// A value and where it was written.
+pub struct At<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+/// A failure policy named by attribute.
+pub enum Policy {
+    Stop,
+    SkipAndStart,
+    ReturnError,
+    Retry {
+        max_attempts: Option<u32>,
+        initial_delay_ms: u64,
+    },
+}
+
+/// The struct-level `#[persist(..)]` of `EventSourced` and `DurableState`.
+#[derive(Default)]
+pub struct Container {
+    pub krate: Option<Path>,
+    pub entity: Option<At<String>>,
+    pub event: Option<Type>,
+    pub apply: Option<ExprPath>,
+    pub id_fn: Option<ExprPath>,
+    pub snapshot_every: Option<At<u64>>,
+    pub snapshot_interval_ms: Option<At<u64>>,
+    pub keep_snapshots: Option<At<u32>>,
+    pub delete_events_on_snapshot: Option<At<bool>>,
+    pub save_every: Option<At<u64>>,
+    pub save_interval_ms: Option<At<u64>>,
+    pub schema_version: Option<At<u32>>,
+    pub recovery_failure: Option<At<Policy>>,
+    pub persist_failure: Option<At<Policy>>,
+    pub manual_actor: Option<At<bool>>,
+    /// Keys that were written, valid or not: a key with a bad value is not
+    /// also reported as missing.
+    pub written: Vec<String>,
+}
+
+/// The field-level `#[persist(..)]`.
+#[derive(Default)]
+pub struct FieldAttrs {
+    pub id: Option<Span>,
+    pub sequence: Option<Span>,
+    pub skip: Option<Span>,
+}
+
+/// The variant-level `#[persist(..)]` of `PersistentEvent`.
+#[derive(Default)]
+pub struct VariantAttrs {
+    pub name: Option<At<String>>,
+    pub aliases: Vec<At<String>>,
+}
+
+/// The enum-level `#[persist(..)]` of `PersistentEvent`.
+#[derive(Default)]
+pub struct EventContainer {
+    pub krate: Option<Path>,
+}
+
+fn persist_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
+    attrs.iter().filter(|a| a.path().is_ident("persist"))
+}
+
+fn key_name(meta: &ParseNestedMeta<'_>) -> String {
+    let path = &meta.path;
+    path.get_ident()
+        .map(|i| i.to_string())
+        .unwrap_or_else(|| quote::quote!(#path).to_string().replace(' ', ""))
+}
+
+fn expected_list(keys: &[&str]) -> String {
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Stores `value` in `slot`, or reports a duplicate key.
+fn set_once<T>(errors: &mut Errors, slot: &mut Option<T>, value: T, key: &str, span: Span) {
+    if slot.is_some() {
+        errors.push(span, format!("duplicate persist attribute `{key}`"));
+    } else {
+        *slot = Some(value);
+    }
+}
+
+pub fn parse_container(attrs: &[Attribute], derive: Derive, errors: &mut Errors) -> Container {
+    let mut c = Container::default();
+    for attr in persist_attrs(attrs) {
+        let result = attr.parse_nested_meta(|meta| {
+            let key = key_name(&meta);
+            let span = meta.path.span();
+            if !derive.keys().contains(&key.as_str()) {
+                let why = misplaced_key_hint(derive, &key);
+                let why = if why.is_empty() { did_you_mean(&key, derive.keys()) } else { why.to_owned() };
+                errors.push(
+                    span,
+                    format!(
+                        "unknown persist attribute `{key}` for #[derive({})]{why}; expected one of {}",
+                        derive.name(),
+                        expected_list(derive.keys())
+                    ),
+                );
+                skip_value(&meta);
+                return Ok(());
+            }
+            c.written.push(key.clone());
+            match key.as_str() {
+                "crate" => {
+                    if let Some(v) = parse_or_report(errors, &key, || {
+                        meta.value()?.parse::<LitStr>()?.parse::<Path>()
+                    }) {
+                        set_once(errors, &mut c.krate, v, &key, span);
+                    }
+                }
+                "entity" => {
+                    if let Some(lit) = string_value(&meta, &key, errors) {
+                        let v = At { value: lit.value(), span: lit.span() };
+                        set_once(errors, &mut c.entity, v, &key, span);
+                    }
+                }
+                "event" => {
+                    if let Some(v) = parse_or_report(errors, &key, || meta.value()?.parse::<Type>())
+                    {
+                        set_once(errors, &mut c.event, v, &key, span);
+                    }
+                }
+                "apply" => {
+                    if let Some(v) =
+                        parse_or_report(errors, &key, || meta.value()?.parse::<ExprPath>())
+                    {
+                        set_once(errors, &mut c.apply, v, &key, span);
+                    }
+                }
+                "id" => {
+                    if let Some(v) =
+                        parse_or_report(errors, &key, || meta.value()?.parse::<ExprPath>())
+                    {
+                        set_once(errors, &mut c.id_fn, v, &key, span);
+                    }
+                }
+                "snapshot_every" => {
+                    if let Some(v) = int_value::<u64>(&meta, &key, errors) {
+                        set_once(errors, &mut c.snapshot_every, v, &key, span);
+                    }
+                }
+                "save_every" => {
+                    if let Some(v) = int_value::<u64>(&meta, &key, errors) {
+                        set_once(errors, &mut c.save_every, v, &key, span);
+                    }
+                }
+                "keep_snapshots" => {
+                    if let Some(v) = int_value::<u32>(&meta, &key, errors) {
+                        set_once(errors, &mut c.keep_snapshots, v, &key, span);
+                    }
+                }
+                "schema_version" => {
+                    if let Some(v) = int_value::<u32>(&meta, &key, errors) {
+                        set_once(errors, &mut c.schema_version, v, &key, span);
+                    }
+                }
+                "snapshot_interval" => {
+                    if let Some(v) = duration_value(&meta, &key, errors) {
+                        set_once(errors, &mut c.snapshot_interval_ms, v, &key, span);
+                    }
+                }
+                "save_interval" => {
+                    if let Some(v) = duration_value(&meta, &key, errors) {
+                        set_once(errors, &mut c.save_interval_ms, v, &key, span);
+                    }
+                }
+                "delete_events_on_snapshot" => {
+                    if let Some(v) = flag_value(&meta, &key, errors) {
+                        set_once(errors, &mut c.delete_events_on_snapshot, v, &key, span);
+                    }
+                }
+                "manual_actor" => {
+                    if let Some(v) = flag_value(&meta, &key, errors) {
+                        set_once(errors, &mut c.manual_actor, v, &key, span);
+                    }
+                }
+                "recovery_failure" => {
+                    if let Some(v) = policy_value(&meta, &key, PolicyKind::Recovery, errors) {
+                        set_once(errors, &mut c.recovery_failure, v, &key, span);
+                    }
+                }
+                "persist_failure" => {
+                    if let Some(v) = policy_value(&meta, &key, PolicyKind::Persist, errors) {
+                        set_once(errors, &mut c.persist_failure, v, &key, span);
+                    }
+                }
+                _ => errors.push(span, format!("unhandled persist attribute `{key}`")),
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            errors.push_err(e);
+        }
+    }
+    c
+}
+
+/// ` (did you mean `x`?)` for a key close to a known one.
+fn did_you_mean(key: &str, known: &[&str]) -> String {
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min()
+        .map(|(_, k)| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default()
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// A hint for keys that belong to another derive or to fields.
+fn misplaced_key_hint(derive: Derive, key: &str) -> &'static str {
+    match (derive, key) {
+        (Derive::DurableState, "event" | "apply") => {
+            " (a durable-state actor stores its whole state, not events: use #[derive(EventSourced)] for events)"
+        }
+        (
+            Derive::DurableState,
+            "snapshot_every" | "snapshot_interval" | "keep_snapshots" | "delete_events_on_snapshot",
+        ) => {
+            " (snapshots are for #[derive(EventSourced)]; a durable state is saved whole: use `save_every` or `save_interval`)"
+        }
+        (Derive::EventSourced, "save_every" | "save_interval") => {
+            " (saving is for #[derive(DurableState)]; an event-sourced actor snapshots: use `snapshot_every` or `snapshot_interval`)"
+        }
+        (_, "sequence" | "skip") => " (this is a field attribute: put it on a field)",
+        (_, "name" | "alias") => " (this is a variant attribute of #[derive(PersistentEvent)])",
+        _ => "",
+    }
+}
+
+pub fn parse_field(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
+    const KEYS: &[&str] = &["id", "sequence", "skip"];
+    let mut f = FieldAttrs::default();
+    for attr in persist_attrs(attrs) {
+        let result = attr.parse_nested_meta(|meta| {
+            let key = key_name(&meta);
+            let span = meta.path.span();
+            let slot = match key.as_str() {
+                "id" => &mut f.id,
+                "sequence" => &mut f.sequence,
+                "skip" => &mut f.skip,
+                _ => {
+                    errors.push(
+                        span,
+                        format!(
+                            "unknown persist field attribute `{key}`; expected one of {}",
+                            expected_list(KEYS)
+                        ),
+                    );
+                    skip_value(&meta);
+                    return Ok(());
+                }
+            };
+            if meta.input.peek(syn::Token![=]) {
+                errors.push(
+                    span,
+                    format!(
+                        "persist field attribute `{key}` takes no value: write `#[persist({key})]`"
+                    ),
+                );
+                skip_value(&meta);
+                return Ok(());
+            }
+            set_once(errors, slot, span, &key, span);
+            Ok(())
+        });
+        if let Err(e) = result {
+            errors.push_err(e);
+        }
+    }
+    f
+}
+
+pub fn parse_event_container(attrs: &[Attribute], errors: &mut Errors) -> EventContainer {
+    let mut c = EventContainer::default();
+    for attr in persist_attrs(attrs) {
+        let result = attr.parse_nested_meta(|meta| {
+            let key = key_name(&meta);
+            let span = meta.path.span();
+            if key == "crate" {
+                if let Some(v) = parse_or_report(errors, &key, || {
+                    meta.value()?.parse::<LitStr>()?.parse::<Path>()
+                }) {
+                    set_once(errors, &mut c.krate, v, &key, span);
+                }
+            } else {
+                let hint = if key == "entity" || key == "event" {
+                    " (entity and event go on the actor struct's #[derive(EventSourced)])"
+                } else if key == "name" || key == "alias" {
+                    " (put it on the variant)"
+                } else {
+                    ""
+                };
+                errors.push(
+                    span,
+                    format!(
+                        "unknown persist attribute `{key}` for #[derive(PersistentEvent)]{hint}; expected `crate`"
+                    ),
+                );
+                skip_value(&meta);
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            errors.push_err(e);
+        }
+    }
+    c
+}
+
+pub fn parse_variant(attrs: &[Attribute], errors: &mut Errors) -> VariantAttrs {
+    let mut v = VariantAttrs::default();
+    for attr in persist_attrs(attrs) {
+        let result = attr.parse_nested_meta(|meta| {
+            let key = key_name(&meta);
+            let span = meta.path.span();
+            match key.as_str() {
+                "name" => {
+                    if let Some(lit) = string_value(&meta, &key, errors) {
+                        let value = At { value: lit.value(), span: lit.span() };
+                        set_once(errors, &mut v.name, value, &key, span);
+                    }
+                }
+                "alias" => {
+                    if let Some(lit) = string_value(&meta, &key, errors) {
+                        v.aliases.push(At { value: lit.value(), span: lit.span() });
+                    }
+                }
+                _ => {
+                    errors.push(
+                        span,
+                        format!(
+                            "unknown persist variant attribute `{key}`; expected one of `name`, `alias`"
+                        ),
+                    );
+                    skip_value(&meta);
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            errors.push_err(e);
+        }
+    }
+    v
+}
+
+/// Consumes `= value` or `(..)` after a key already reported, so that parsing
+/// continues with the next key.
+fn skip_value(meta: &ParseNestedMeta<'_>) {
+    if meta.input.peek(syn::Token![=]) {
+        let _ = meta.value().and_then(|v| v.parse::<syn::Expr>());
+    } else if meta.input.peek(syn::token::Paren) {
+        let _ = meta.parse_nested_meta(|inner| {
+            skip_value(&inner);
+            Ok(())
+        });
+    }
+}
+
+fn parse_or_report<T>(
+    errors: &mut Errors,
+    key: &str,
+    f: impl FnOnce() -> syn::Result<T>,
+) -> Option<T> {
+    match f() {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.push(e.span(), format!("persist attribute `{key}`: {e}"));
+            None
+        }
+    }
+}
+
+/// `key = "string"`.
+fn string_value(meta: &ParseNestedMeta<'_>, key: &str, errors: &mut Errors) -> Option<LitStr> {
+    let value = match meta.value() {
+        Ok(v) => v,
+        Err(_) => {
+            errors.push(
+                meta.path.span(),
+                format!("persist attribute `{key}` expects a string: `{key} = \"...\"`"),
+            );
+            return None;
+        }
+    };
+    match value.parse::<syn::Lit>() {
+        Ok(syn::Lit::Str(s)) => Some(s),
+        Ok(other) => {
+            errors.push(
+                other.span(),
+                format!("persist attribute `{key}` expects a string literal: `{key} = \"...\"`"),
+            );
+            None
+        }
+        Err(e) => {
+            let _ = value.parse::<syn::Expr>();
+            errors.push(
+                e.span(),
+                format!("persist attribute `{key}` expects a string literal: `{key} = \"...\"`"),
+            );
+            None
+        }
+    }
+}
+
+/// `key = 123`.
+fn int_value<N>(meta: &ParseNestedMeta<'_>, key: &str, errors: &mut Errors) -> Option<At<N>>
+where
+    N: std::str::FromStr,
+    N::Err: std::fmt::Display,
+{
+    let expected = format!("persist attribute `{key}` expects a whole number: `{key} = 100`");
+    let Ok(value) = meta.value() else {
+        errors.push(meta.path.span(), expected);
+        return None;
+    };
+    match value.parse::<syn::Lit>() {
+        Ok(syn::Lit::Int(i)) => parse_int::<N>(&i, key, errors),
+        Ok(other) => {
+            errors.push(other.span(), expected);
+            None
+        }
+        Err(e) => {
+            let _ = value.parse::<syn::Expr>();
+            errors.push(e.span(), expected);
+            None
+        }
+    }
+}
+
+fn parse_int<N>(lit: &LitInt, key: &str, errors: &mut Errors) -> Option<At<N>>
+where
+    N: std::str::FromStr,
+    N::Err: std::fmt::Display,
+{
+    match lit.base10_parse::<N>() {
+        Ok(value) => Some(At {
+            value,
+            span: lit.span(),
+        }),
+        Err(e) => {
+            errors.push(lit.span(), format!("persist attribute `{key}`: {e}"));
+            None
+        }
+    }
+}
+
+/// `key` alone (true) or `key = true|false`.
+fn flag_value(meta: &ParseNestedMeta<'_>, key: &str, errors: &mut Errors) -> Option<At<bool>> {
+    let span = meta.path.span();
+    if !meta.input.peek(syn::Token![=]) {
+        return Some(At { value: true, span });
+    }
+    let value = meta.value().ok()?;
+    match value.parse::<LitBool>() {
+        Ok(b) => Some(At {
+            value: b.value,
+            span: b.span(),
+        }),
+        Err(e) => {
+            let _ = value.parse::<syn::Expr>();
+            errors.push(
+                e.span(),
+                format!("persist attribute `{key}` expects `true` or `false`, or no value"),
+            );
+            None
+        }
+    }
+}
+
+/// `key = "500ms" | "30s" | "5m" | "1h"`, in milliseconds.
+fn duration_value(meta: &ParseNestedMeta<'_>, key: &str, errors: &mut Errors) -> Option<At<u64>> {
+    let lit = string_value(meta, key, errors)?;
+    match parse_duration_ms(&lit.value()) {
+        Some(ms) => Some(At {
+            value: ms,
+            span: lit.span(),
+        }),
+        None => {
+            errors.push(
+                lit.span(),
+                format!(
+                    "persist attribute `{key}` expects a duration such as \"500ms\", \"30s\", \"5m\" or \"1h\", got {:?}",
+                    lit.value()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Parses `"<digits><unit>"` with unit `ms`, `s`, `m` or `h`.
+pub fn parse_duration_ms(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let factor = match unit.trim() {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+#[derive(Clone, Copy)]
+enum PolicyKind {
+    Recovery,
+    Persist,
+}
+
+/// `key = "stop"` and the like, or `key = retry(max_attempts = 5, initial_delay = "100ms")`.
+fn policy_value(
+    meta: &ParseNestedMeta<'_>,
+    key: &str,
+    kind: PolicyKind,
+    errors: &mut Errors,
+) -> Option<At<Policy>> {
+    let names = match kind {
+        PolicyKind::Recovery => {
+            "\"stop\", \"skip_and_start\" or retry(max_attempts = 3, initial_delay = \"100ms\")"
+        }
+        PolicyKind::Persist => {
+            "\"stop\", \"return_error\" or retry(max_attempts = 3, initial_delay = \"100ms\")"
+        }
+    };
+    let Ok(input) = meta.value() else {
+        errors.push(
+            meta.path.span(),
+            format!("persist attribute `{key}` expects {names}"),
+        );
+        return None;
+    };
+    if input.peek(LitStr) {
+        let lit: LitStr = input.parse().ok()?;
+        let policy = match (kind, lit.value().as_str()) {
+            (_, "stop") => Policy::Stop,
+            (PolicyKind::Recovery, "skip_and_start") => Policy::SkipAndStart,
+            (PolicyKind::Persist, "return_error") => Policy::ReturnError,
+            _ => {
+                errors.push(
+                    lit.span(),
+                    format!("persist attribute `{key}` expects {names}"),
+                );
+                return None;
+            }
+        };
+        return Some(At {
+            value: policy,
+            span: lit.span(),
+        });
+    }
+    let ident: syn::Ident = match input.parse() {
+        Ok(i) if i == "retry" => i,
+        other => {
+            let span = other.map(|i| i.span()).unwrap_or_else(|e| e.span());
+            let _ = input.parse::<syn::Expr>();
+            errors.push(span, format!("persist attribute `{key}` expects {names}"));
+            return None;
+        }
+    };
+    let parsed = (|| {
+        let content;
+        syn::parenthesized!(content in input);
+        content.parse_terminated(syn::MetaNameValue::parse, syn::Token![,])
+    })();
+    let mut max_attempts = None;
+    let mut delay = None;
+    let pairs = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            errors.push(
+                e.span(),
+                format!(
+                    "`retry` expects `retry(max_attempts = 3, initial_delay = \"100ms\")`: {e}"
+                ),
+            );
+            return None;
+        }
+    };
+    for pair in pairs {
+        let name = pair
+            .path
+            .get_ident()
+            .map(|i| i.to_string())
+            .unwrap_or_default();
+        let lit = match &pair.value {
+            syn::Expr::Lit(l) => Some(&l.lit),
+            _ => None,
+        };
+        match (name.as_str(), lit) {
+            ("max_attempts", Some(syn::Lit::Int(i))) => {
+                if let Some(n) = parse_int::<u32>(i, "max_attempts", errors) {
+                    if n.value == 0 {
+                        errors.push(n.span, "`max_attempts` counts every try and must be at least 1");
+                    }
+                    set_once(errors, &mut max_attempts, n.value, "max_attempts", pair.path.span());
+                }
+            }
+            ("initial_delay", Some(syn::Lit::Str(s))) => match parse_duration_ms(&s.value()) {
+                Some(ms) => set_once(errors, &mut delay, ms, "initial_delay", pair.path.span()),
+                None => errors.push(
+                    s.span(),
+                    "`initial_delay` expects a duration such as \"500ms\", \"30s\", \"5m\" or \"1h\"",
+                ),
+            },
+            ("max_attempts", _) => errors.push(pair.value.span(), "`max_attempts` expects a whole number"),
+            ("initial_delay", _) => errors.push(
+                pair.value.span(),
+                "`initial_delay` expects a duration string such as \"100ms\"",
+            ),
+            _ => errors.push(
+                pair.path.span(),
+                format!("unknown `retry` setting `{name}`; expected `max_attempts` or `initial_delay`"),
+            ),
+        }
+    }
+    let Some(initial_delay_ms) = delay else {
+        errors.push(ident.span(), "`retry(..)` needs `initial_delay = \"...\"`");
+        return None;
+    };
+    Some(At {
+        value: Policy::Retry {
+            max_attempts,
+            initial_delay_ms,
+        },
+        span: ident.span(),
+    })
+}

@@ -1,0 +1,139 @@
+//! `#[derive(PersistentEvent)]`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::{Fields, Ident};
+
+use super::{private, stored_bounds, tuple, where_clause};
+use crate::ast::{Event, Variant};
+
+pub fn expand(event: &Event<'_>) -> TokenStream {
+    let private = private(event.attrs.krate.as_ref());
+    let ident = event.ident;
+    let ty_name = ident.to_string();
+    let (impl_g, ty_g, _) = event.generics.split_for_impl();
+
+    let mut bounds = vec![quote!(
+        #ident #ty_g: #private::core::marker::Send + #private::core::marker::Sync + 'static
+    )];
+    bounds.extend(stored_bounds(
+        &private,
+        event
+            .variants
+            .iter()
+            .flat_map(|v| v.fields.iter().map(|f| &f.ty)),
+    ));
+    let where_clause = where_clause(event.generics, &bounds);
+
+    let names: Vec<String> = event.variants.iter().map(Variant::name).collect();
+    let type_arms = event.variants.iter().zip(&names).map(|(v, name)| {
+        let pat = pattern(v, &[]);
+        quote!(#pat => #name)
+    });
+    let encode_arms = event.variants.iter().zip(&names).map(|(v, name)| {
+        let vars = vars(v);
+        let pat = pattern(v, &vars);
+        let fields = tuple(&vars.iter().map(|v| quote!(#v)).collect::<Vec<_>>());
+        quote!(#pat => #private::encode_event(#name, &#fields))
+    });
+    let decode_arms = event.variants.iter().zip(&names).map(|(v, name)| {
+        let vars = vars(v);
+        let accepted =
+            std::iter::once(name.clone()).chain(v.attrs.aliases.iter().map(|a| a.value.clone()));
+        let build = construct(v, &vars);
+        if vars.is_empty() {
+            return quote!(#(#accepted)|* => #private::core::result::Result::Ok(#build));
+        }
+        let pattern = tuple(&vars.iter().map(|v| quote!(#v)).collect::<Vec<_>>());
+        let types = tuple(
+            &v.fields
+                .iter()
+                .map(|f| {
+                    let ty = &f.ty;
+                    quote!(#ty)
+                })
+                .collect::<Vec<_>>(),
+        );
+        quote! {
+            #(#accepted)|* => {
+                let #pattern: #types = #private::decode_fields(__dp_rest, #name, #ty_name)?;
+                #private::core::result::Result::Ok(#build)
+            }
+        }
+    });
+
+    quote! {
+        #[allow(non_upper_case_globals, unused_qualifications, unreachable_code, clippy::all)]
+        const _: () = {
+            #[automatically_derived]
+            impl #impl_g #private::PersistentEvent for #ident #ty_g #where_clause {
+                const EVENT_TYPES: &'static [&'static str] = &[#(#names),*];
+
+                fn event_type(&self) -> &'static str {
+                    match *self {
+                        #(#type_arms,)*
+                    }
+                }
+
+                fn encode(
+                    &self,
+                ) -> #private::core::result::Result<#private::std::vec::Vec<u8>, #private::PersistError> {
+                    match *self {
+                        #(#encode_arms,)*
+                    }
+                }
+
+                fn decode(
+                    payload: &[u8],
+                ) -> #private::core::result::Result<Self, #private::PersistError> {
+                    let (__dp_name, __dp_rest) = #private::split_event(payload, #ty_name)?;
+                    let _ = __dp_rest;
+                    match __dp_name {
+                        #(#decode_arms,)*
+                        __dp_other => #private::core::result::Result::Err(
+                            #private::unknown_event(__dp_other, #ty_name, Self::EVENT_TYPES),
+                        ),
+                    }
+                }
+            }
+        };
+    }
+}
+
+/// One binding per field: `__dp_f0`, `__dp_f1`, ...
+fn vars(v: &Variant<'_>) -> Vec<Ident> {
+    (0..v.fields.len())
+        .map(|i| format_ident!("__dp_f{}", i))
+        .collect()
+}
+
+/// `Self::V { a: ref x, .. }` binding `vars` by reference (or ignoring the
+/// fields when `vars` is empty).
+fn pattern(v: &Variant<'_>, vars: &[Ident]) -> TokenStream {
+    let ident = v.ident;
+    match v.fields {
+        Fields::Unit => quote!(Self::#ident),
+        _ if vars.is_empty() => match v.fields {
+            Fields::Named(_) => quote!(Self::#ident { .. }),
+            _ => quote!(Self::#ident(..)),
+        },
+        Fields::Named(named) => {
+            let names = named.named.iter().filter_map(|f| f.ident.as_ref());
+            quote!(Self::#ident { #(#names: ref #vars),* })
+        }
+        Fields::Unnamed(_) => quote!(Self::#ident(#(ref #vars),*)),
+    }
+}
+
+/// `Self::V { a: x, .. }` built from `vars`.
+fn construct(v: &Variant<'_>, vars: &[Ident]) -> TokenStream {
+    let ident = v.ident;
+    match v.fields {
+        Fields::Unit => quote!(Self::#ident),
+        Fields::Named(named) => {
+            let names = named.named.iter().filter_map(|f| f.ident.as_ref());
+            quote!(Self::#ident { #(#names: #vars),* })
+        }
+        Fields::Unnamed(_) => quote!(Self::#ident(#(#vars),*)),
+    }
+}

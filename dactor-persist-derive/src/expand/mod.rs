@@ -1,0 +1,272 @@
+//! Code generation, one file per derive, over the checked model.
+//!
+//! Generated code reaches the runtime only through
+//! `::dactor_persist::__private` (or the path given by `crate = "..."`), and is
+//! wrapped in `const _: () = { ... };`.
+
+pub mod durable_state;
+pub mod event;
+pub mod event_sourced;
+
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Generics, Ident, Path, Type};
+
+use crate::ast::{Actor, Field};
+use crate::attr::Policy;
+
+/// The path of the runtime's private module.
+pub fn private(krate: Option<&Path>) -> TokenStream {
+    match krate {
+        Some(path) => quote!(#path::__private),
+        None => quote!(::dactor_persist::__private),
+    }
+}
+
+/// `where` with the input's own predicates plus `extra`.
+pub fn where_clause(generics: &Generics, extra: &[TokenStream]) -> TokenStream {
+    let own = generics.where_clause.as_ref().map(|w| &w.predicates);
+    let own = own.into_iter().flatten();
+    quote!(where #(#own,)* #(#extra,)*)
+}
+
+/// The tuple of `items` with tuples nested so that none has more than
+/// 16 elements (serde's limit). Postcard writes a tuple as its elements one
+/// after another, so nesting does not change the bytes.
+pub fn tuple(items: &[TokenStream]) -> TokenStream {
+    const MAX: usize = 16;
+    if items.len() <= MAX {
+        return quote!((#(#items,)*));
+    }
+    let chunks: Vec<TokenStream> = items.chunks(MAX).map(tuple).collect();
+    tuple(&chunks)
+}
+
+/// FNV-1a, 64 bits: a stable hash that does not depend on the compiler.
+pub fn fnv1a(text: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// The layout fingerprint stored with every snapshot and state: the stored
+/// fields' names and types (white space removed) and the schema version.
+pub fn fingerprint(actor: &Actor<'_>) -> u64 {
+    let version = actor.attrs.schema_version.as_ref().map_or(0, |v| v.value);
+    let mut text = format!("v{version};");
+    for f in actor.stored_fields() {
+        let ty = f.ty;
+        let ty: String = quote!(#ty)
+            .to_string()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        text.push_str(&format!("{}:{ty};", f.ident));
+    }
+    fnv1a(&text)
+}
+
+/// `tokens` with every span set to `span`, so that a compiler error about
+/// them points at the user's code (`quote_spanned!` does not re-span
+/// interpolated tokens such as the private path).
+pub fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|tt| match tt {
+            TokenTree::Group(g) => {
+                let mut group = Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                TokenTree::Group(group)
+            }
+            mut other => {
+                other.set_span(span);
+                other
+            }
+        })
+        .collect()
+}
+
+/// The bound `ty: trait_` with every token spanned on `ty`, so that an
+/// unmet bound is reported at the user's field or attribute.
+pub fn bound_on(ty: &impl quote::ToTokens, trait_: TokenStream) -> TokenStream {
+    let span = ty.span();
+    respan(quote!(#ty: #trait_), span)
+}
+
+/// Bounds every stored field must meet, each spanned on its field's type so
+/// that an unserializable field is reported where it is declared.
+pub fn stored_bounds<'a>(
+    private: &TokenStream,
+    types: impl IntoIterator<Item = &'a Type>,
+) -> Vec<TokenStream> {
+    types
+        .into_iter()
+        .map(|ty| bound_on(ty, quote!(#private::Stored)))
+        .collect()
+}
+
+/// The bound on the id field's type, when the id is a field.
+pub fn id_bound(actor: &Actor<'_>, private: &TokenStream) -> Option<TokenStream> {
+    if actor.attrs.id_fn.is_some() {
+        return None;
+    }
+    actor
+        .id_field()
+        .map(|f| bound_on(f.ty, quote!(#private::IdField)))
+}
+
+/// The snapshot or state codec of an actor's stored fields:
+/// `(encode, decode)` method bodies.
+pub fn state_codec(actor: &Actor<'_>, private: &TokenStream) -> (TokenStream, TokenStream) {
+    let fp = fingerprint(actor);
+    let name = actor.ident.to_string();
+    let stored: Vec<&Field<'_>> = actor.stored_fields().collect();
+    let refs: Vec<TokenStream> = stored
+        .iter()
+        .map(|f| {
+            let ident = f.ident;
+            quote!(&self.#ident)
+        })
+        .collect();
+    let vars: Vec<Ident> = (0..stored.len())
+        .map(|i| format_ident!("__dp_f{}", i))
+        .collect();
+    let var_tokens: Vec<TokenStream> = vars.iter().map(|v| quote!(#v)).collect();
+    let types: Vec<TokenStream> = stored
+        .iter()
+        .map(|f| {
+            let ty = f.ty;
+            quote!(#ty)
+        })
+        .collect();
+    let idents = stored.iter().map(|f| f.ident);
+    let refs = tuple(&refs);
+    let pattern = tuple(&var_tokens);
+    let types = tuple(&types);
+    let encode = quote! {
+        #private::encode_state(#fp, &#refs, #name)
+    };
+    let decode = quote! {
+        let #pattern: #types = #private::decode_state(#fp, &payload, #name)?;
+        #(self.#idents = #vars;)*
+        #private::core::result::Result::Ok(())
+    };
+    (encode, decode)
+}
+
+/// `impl Actor` (unless `manual_actor`) and `impl PersistentActor`.
+pub fn persistent_actor(
+    actor: &Actor<'_>,
+    private: &TokenStream,
+    bounds: &[TokenStream],
+) -> TokenStream {
+    let ident = actor.ident;
+    let (impl_g, ty_g, _) = actor.generics.split_for_impl();
+    let entity = actor
+        .attrs
+        .entity
+        .as_ref()
+        .map(|e| e.value.clone())
+        .unwrap_or_default();
+
+    let id_expr = match (&actor.attrs.id_fn, actor.id_field()) {
+        (Some(path), _) => quote_spanned!(path.span()=> &#path(self)),
+        (None, Some(field)) => {
+            let f = field.ident;
+            quote!(&self.#f)
+        }
+        (None, None) => quote!(&""),
+    };
+    let where_clause = where_clause(actor.generics, bounds);
+
+    let recovery = actor.attrs.recovery_failure.as_ref().map(|p| {
+        let policy = policy_tokens(&p.value, private, "RecoveryFailurePolicy");
+        quote! {
+            fn recovery_failure_policy(&self) -> #private::RecoveryFailurePolicy { #policy }
+        }
+    });
+    let persist = actor.attrs.persist_failure.as_ref().map(|p| {
+        let policy = policy_tokens(&p.value, private, "PersistFailurePolicy");
+        quote! {
+            fn persist_failure_policy(&self) -> #private::PersistFailurePolicy { #policy }
+        }
+    });
+    let actor_impl = (!actor.attrs.manual_actor.as_ref().is_some_and(|m| m.value)).then(|| {
+        quote! {
+            #[automatically_derived]
+            impl #impl_g #private::Actor for #ident #ty_g #where_clause {
+                type Args = Self;
+                type Deps = ();
+                fn create(args: Self, _deps: ()) -> Self {
+                    args
+                }
+            }
+        }
+    });
+    quote! {
+        #actor_impl
+
+        #[automatically_derived]
+        impl #impl_g #private::PersistentActor for #ident #ty_g #where_clause {
+            fn persistence_id(&self) -> #private::PersistenceId {
+                #private::persistence_id(#entity, #id_expr)
+            }
+            #recovery
+            #persist
+        }
+    }
+}
+
+/// The bound that every derived actor meets: `Self: Send + 'static`.
+pub fn actor_bound(actor: &Actor<'_>, private: &TokenStream) -> TokenStream {
+    let ident = actor.ident;
+    let (_, ty_g, _) = actor.generics.split_for_impl();
+    quote!(#ident #ty_g: #private::core::marker::Send + 'static)
+}
+
+/// A policy as an expression of `enum_name` (RecoveryFailurePolicy or PersistFailurePolicy).
+fn policy_tokens(policy: &Policy, private: &TokenStream, enum_name: &str) -> TokenStream {
+    let ty = Ident::new(enum_name, Span::call_site());
+    match policy {
+        Policy::Stop => quote!(#private::#ty::Stop),
+        Policy::SkipAndStart => quote!(#private::#ty::SkipAndStart),
+        Policy::ReturnError => quote!(#private::#ty::ReturnError),
+        Policy::Retry {
+            max_attempts,
+            initial_delay_ms,
+        } => {
+            let max = match max_attempts {
+                Some(n) => quote!(#private::core::option::Option::Some(#n)),
+                None => quote!(#private::core::option::Option::None),
+            };
+            quote! {
+                #private::#ty::Retry {
+                    max_attempts: #max,
+                    initial_delay: #private::core::time::Duration::from_millis(#initial_delay_ms),
+                }
+            }
+        }
+    }
+}
+
+/// `Some(Duration)` from optional milliseconds.
+pub fn opt_duration(ms: Option<u64>, private: &TokenStream) -> TokenStream {
+    match ms {
+        Some(ms) => quote!(#private::core::option::Option::Some(
+            #private::core::time::Duration::from_millis(#ms)
+        )),
+        None => quote!(#private::core::option::Option::None),
+    }
+}
+
+/// `Some(n)` or `None`.
+pub fn opt<T: quote::ToTokens>(value: Option<T>, private: &TokenStream) -> TokenStream {
+    match value {
+        Some(v) => quote!(#private::core::option::Option::Some(#v)),
+        None => quote!(#private::core::option::Option::None),
+    }
+}

@@ -1,0 +1,14 @@
+use dactor_persist::prelude::*;
+
+enum Ev { A }
+
+#[derive(EventSourced)]
+#[persist(entity = "Counter", event = Ev, apply = Self::on)]
+struct Counter {
+    #[persist(id)] id: u32,
+    #[persist(sequence)] seq: SequenceId,
+}
+
+impl Counter { fn on(&mut self, _: &Ev) {} }
+
+fn main() {}

@@ -1,0 +1,7 @@
+use dactor_persist::prelude::*;
+
+#[derive(EventSourced)]
+#[persist(entity = "Light")]
+enum Light { On, Off }
+
+fn main() {}

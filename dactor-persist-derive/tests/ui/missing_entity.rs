@@ -1,0 +1,15 @@
+use dactor_persist::prelude::*;
+
+#[derive(PersistentEvent)]
+enum Ev { A }
+
+#[derive(EventSourced)]
+#[persist(event = Ev, apply = Self::on)]
+struct Counter {
+    #[persist(id)] id: u32,
+    #[persist(sequence)] seq: SequenceId,
+}
+
+impl Counter { fn on(&mut self, _: &Ev) {} }
+
+fn main() {}
