@@ -78,6 +78,8 @@ pub enum PersistError {
     },
     /// An actor with this persistence id is already running in this runtime.
     AlreadyRunning(PersistenceId),
+    /// The actor's mailbox is full (from `try_tell`; `tell` waits instead).
+    MailboxFull(PersistenceId),
 }
 
 impl PersistError {
@@ -131,6 +133,10 @@ impl fmt::Display for PersistError {
             Self::AlreadyRunning(id) => {
                 write!(f, "an actor with persistence id `{id}` is already running")
             }
+            Self::MailboxFull(id) => write!(
+                f,
+                "the mailbox of `{id}` is full; retry later or use `tell`, which waits for room"
+            ),
         }
     }
 }

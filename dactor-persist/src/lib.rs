@@ -41,6 +41,7 @@ mod identity;
 mod policy;
 pub mod prelude;
 mod recovery;
+pub mod runtime;
 pub mod storage;
 
 pub use actor::{Actor, PersistentActor};

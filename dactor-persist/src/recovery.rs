@@ -255,7 +255,8 @@ const REPLAY_PAGE: usize = 8192;
 /// page's payloads as it goes; the first failure is a
 /// [`PersistError::CorruptEntry`] naming its sequence.
 async fn read_decoded<A: EventSourced>(
-    actor: &A,
+    // `&mut` only so that the future is `Send` without `A: Sync`.
+    actor: &mut A,
     pid: &PersistenceId,
     journal: &dyn JournalStorage,
     from: SequenceId,
@@ -290,7 +291,7 @@ async fn read_decoded<A: EventSourced>(
 /// The snapshot at `snapshot_seq` cannot be used: replay the whole journal,
 /// provided the events the snapshot covered are all still there.
 async fn replay_without_snapshot<A: EventSourced>(
-    actor: &A,
+    actor: &mut A,
     pid: &PersistenceId,
     journal: &dyn JournalStorage,
     snapshot_seq: SequenceId,

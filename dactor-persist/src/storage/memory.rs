@@ -53,6 +53,16 @@ impl InMemoryStorage {
         Self::default()
     }
 
+    /// The sequences of the snapshots stored for `persistence_id`, ascending:
+    /// for tests that check retention.
+    pub fn snapshot_sequences(&self, persistence_id: &PersistenceId) -> Vec<SequenceId> {
+        self.lock()
+            .snapshots
+            .get(persistence_id)
+            .map(|s| s.keys().map(|k| SequenceId(*k)).collect())
+            .unwrap_or_default()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // No critical section can panic, but a poisoned lock must not take the
         // store down with it: the data is still consistent.

@@ -81,17 +81,35 @@ mod tests {
     #[test]
     fn derived_actors_work_with_only_dactor_persist_and_serde() {
         let store = InMemoryStorage::new();
-        let mut w = Wallet { id: 1, ..Default::default() };
+        let mut w = Wallet {
+            id: 1,
+            ..Default::default()
+        };
         block_on(w.persist(WalletEvent::Credited(Money { cents: 500 }), &store)).unwrap();
-        block_on(w.persist(WalletEvent::Debited { amount: Money { cents: 120 } }, &store)).unwrap();
+        block_on(w.persist(
+            WalletEvent::Debited {
+                amount: Money { cents: 120 },
+            },
+            &store,
+        ))
+        .unwrap();
         block_on(w.snapshot(&store)).unwrap();
-        let mut again = Wallet { id: 1, ..Default::default() };
+        let mut again = Wallet {
+            id: 1,
+            ..Default::default()
+        };
         block_on(recover_event_sourced(&mut again, &store, &store)).unwrap();
         assert_eq!((again.balance, again.seq), (380, SequenceId(2)));
 
-        let p = Prefs { user: "ada".into(), theme: "dark".into() };
+        let p = Prefs {
+            user: "ada".into(),
+            theme: "dark".into(),
+        };
         block_on(DurableState::save_state(&p, &store)).unwrap();
-        let mut q = Prefs { user: "ada".into(), ..Default::default() };
+        let mut q = Prefs {
+            user: "ada".into(),
+            ..Default::default()
+        };
         block_on(recover_durable_state(&mut q, &store)).unwrap();
         assert_eq!(q.theme, "dark");
     }

@@ -57,10 +57,16 @@ fn check(hand_src: &str, derived_src: &str) {
 
 #[test]
 fn the_derived_account_needs_a_quarter_of_the_persistence_code() {
-    check(include_str!("hand_account.rs"), include_str!("derived_account.rs"));
+    check(
+        include_str!("hand_account.rs"),
+        include_str!("derived_account.rs"),
+    );
 }
 
 #[test]
 fn the_derived_counter_needs_a_quarter_of_the_persistence_code() {
-    check(include_str!("hand_counter.rs"), include_str!("derived_counter.rs"));
+    check(
+        include_str!("hand_counter.rs"),
+        include_str!("derived_counter.rs"),
+    );
 }

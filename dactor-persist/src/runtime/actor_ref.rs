@@ -1,0 +1,239 @@
+//! Handles to hosted actors: `tell`, `ask`, `stop`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::{Context, Handler, Message};
+use crate::{PersistError, PersistenceId};
+
+/// Where a hosted actor is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ActorStatus {
+    /// Recovering its state; messages sent meanwhile wait in its mailbox.
+    Recovering,
+    /// Handling messages.
+    Running,
+    /// Stopping: handling what is left in its mailbox, saving.
+    Stopping,
+    /// Stopped, for the reason given; every `ask` is answered with
+    /// [`PersistError::ActorStopped`].
+    Stopped(String),
+}
+
+/// One message on its way to an actor, with the channel for its reply.
+#[async_trait]
+pub(crate) trait Envelope<A>: Send {
+    async fn deliver(self: Box<Self>, actor: &mut A, ctx: &mut Context<A>);
+}
+
+struct Letter<M: Message> {
+    msg: M,
+    reply: Option<oneshot::Sender<Result<M::Reply, PersistError>>>,
+}
+
+#[async_trait]
+impl<A, M> Envelope<A> for Letter<M>
+where
+    A: Handler<M>,
+    M: Message,
+{
+    async fn deliver(self: Box<Self>, actor: &mut A, ctx: &mut Context<A>) {
+        let Letter { msg, reply } = *self;
+        let answer = actor.handle(msg, ctx).await;
+        if let Some(reply) = reply {
+            // A write that stopped the actor answers the ask with its error.
+            let answer = match ctx.failure() {
+                Some(err) => Err(err.clone()),
+                None => Ok(answer),
+            };
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+/// What travels through a mailbox.
+pub(crate) enum Mail<A> {
+    Letter(Box<dyn Envelope<A>>),
+    Stop,
+}
+
+/// State shared by every handle to one actor.
+pub(crate) struct Shared {
+    pub(crate) pid: PersistenceId,
+    pub(crate) status: watch::Receiver<ActorStatus>,
+}
+
+/// A cloneable handle to a hosted actor.
+///
+/// Dropping every handle stops the actor gracefully.
+pub struct ActorRef<A> {
+    pub(crate) tx: mpsc::Sender<Mail<A>>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl<A> Clone for ActorRef<A> {
+    fn clone(&self) -> Self {
+        ActorRef {
+            tx: self.tx.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<A> fmt::Debug for ActorRef<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActorRef")
+            .field("persistence_id", &self.shared.pid)
+            .field("status", &*self.shared.status.borrow())
+            .finish()
+    }
+}
+
+impl<A: Send + 'static> ActorRef<A> {
+    /// The actor's persistence id.
+    pub fn persistence_id(&self) -> &PersistenceId {
+        &self.shared.pid
+    }
+
+    /// Where the actor is in its life now.
+    pub fn status(&self) -> ActorStatus {
+        self.shared.status.borrow().clone()
+    }
+
+    /// Sends a message without waiting for it to be handled. Waits while the
+    /// mailbox is full (backpressure).
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::ActorStopped`] when the actor is stopped or stopping.
+    pub async fn tell<M>(&self, msg: M) -> Result<(), PersistError>
+    where
+        A: Handler<M>,
+        M: Message,
+    {
+        let letter = Box::new(Letter { msg, reply: None });
+        match self.tx.send(Mail::Letter(letter)).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(self.stopped_error().await),
+        }
+    }
+
+    /// Sends a message if the mailbox has room, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::ActorStopped`] when the actor is stopped, and
+    /// [`PersistError::MailboxFull`] when its mailbox is full.
+    pub fn try_tell<M>(&self, msg: M) -> Result<(), PersistError>
+    where
+        A: Handler<M>,
+        M: Message,
+    {
+        let letter = Box::new(Letter { msg, reply: None });
+        match self.tx.try_send(Mail::Letter(letter)) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(PersistError::MailboxFull(self.shared.pid.clone()))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(self.stopped_now()),
+        }
+    }
+
+    /// Sends a message and waits for the handler's reply.
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::ActorStopped`] when the actor is stopped, or stops
+    /// before answering; the write's error when a persist inside the handler
+    /// failed and stopped the actor (policy `Stop`, or `Retry` run out, or a
+    /// sequence conflict).
+    pub async fn ask<M>(&self, msg: M) -> Result<M::Reply, PersistError>
+    where
+        A: Handler<M>,
+        M: Message,
+    {
+        let (reply, answer) = oneshot::channel();
+        let letter = Box::new(Letter {
+            msg,
+            reply: Some(reply),
+        });
+        if self.tx.send(Mail::Letter(letter)).await.is_err() {
+            return Err(self.stopped_error().await);
+        }
+        match answer.await {
+            Ok(answer) => answer,
+            Err(_) => Err(self.stopped_error().await),
+        }
+    }
+
+    /// Stops the actor gracefully and waits until it has stopped: the
+    /// messages already in its mailbox are handled, in-flight writes finish,
+    /// a durable-state actor saves its state.
+    pub async fn stop(&self) {
+        // A closed mailbox means the actor is already stopping.
+        let _ = self.tx.send(Mail::Stop).await;
+        self.stopped().await;
+    }
+
+    /// Waits until the actor has stopped and returns why.
+    pub async fn stopped(&self) -> String {
+        let mut status = self.shared.status.clone();
+        loop {
+            if let ActorStatus::Stopped(reason) = &*status.borrow_and_update() {
+                return reason.clone();
+            }
+            if status.changed().await.is_err() {
+                // The runtime's side is gone: the last status is final.
+                return match &*status.borrow() {
+                    ActorStatus::Stopped(reason) => reason.clone(),
+                    _ => "the actor's task ended".to_owned(),
+                };
+            }
+        }
+    }
+
+    /// Waits until recovery is over: `Ok` once the actor is running.
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::ActorStopped`] when recovery failed (the reason names
+    /// the error) or the actor stopped.
+    pub async fn ready(&self) -> Result<(), PersistError> {
+        let mut status = self.shared.status.clone();
+        loop {
+            match &*status.borrow_and_update() {
+                ActorStatus::Running => return Ok(()),
+                ActorStatus::Stopping | ActorStatus::Stopped(_) => break,
+                ActorStatus::Recovering => {}
+            }
+            if status.changed().await.is_err() {
+                break;
+            }
+        }
+        Err(self.stopped_error().await)
+    }
+
+    fn stopped_now(&self) -> PersistError {
+        let reason = match &*self.shared.status.borrow() {
+            ActorStatus::Stopped(reason) => reason.clone(),
+            _ => "stopping".to_owned(),
+        };
+        PersistError::ActorStopped {
+            persistence_id: self.shared.pid.clone(),
+            reason,
+        }
+    }
+
+    /// The error for a message the actor will never answer, once the actor
+    /// has stopped and its reason is known.
+    async fn stopped_error(&self) -> PersistError {
+        PersistError::ActorStopped {
+            persistence_id: self.shared.pid.clone(),
+            reason: self.stopped().await,
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! The context handlers persist through: persist failure policy, automatic
+//! snapshots for event-sourced actors and automatic saves for durable ones.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::Instrument as _;
+
+use crate::{
+    Backoff, DurableState, EventSourced, JournalStorage, PersistError, PersistFailurePolicy,
+    PersistenceId, SaveConfig, SequenceId, SnapshotConfig, SnapshotStorage, StateStorage,
+};
+
+/// The journal and snapshot store of an event-sourced actor.
+type EventStores = (Arc<dyn JournalStorage>, Arc<dyn SnapshotStorage>);
+
+/// The stores of one hosted actor, found through the runtime's provider.
+#[derive(Clone)]
+pub(crate) enum Stores {
+    EventSourced {
+        journal: Arc<dyn JournalStorage>,
+        snapshots: Arc<dyn SnapshotStorage>,
+    },
+    DurableState {
+        state: Arc<dyn StateStorage>,
+    },
+}
+
+/// What a handler uses to persist, snapshot, save and stop: one per hosted
+/// actor, passed to every [`Handler::handle`](super::Handler::handle).
+///
+/// Every write follows the actor's
+/// [`persist_failure_policy`](crate::PersistentActor::persist_failure_policy):
+/// - `Stop`: the method returns the error, and the actor stops once the
+///   handler returns; an `ask` in flight is answered with the error.
+/// - `ReturnError`: the method returns the error and the actor carries on.
+/// - `Retry`: the same write is tried again (only for errors that may pass,
+///   [`PersistError::is_transient`]) after doubling delays; when the tries run
+///   out the actor stops as with `Stop`.
+///
+/// A [`PersistError::SequenceConflict`] always stops the actor: another writer
+/// has persisted for its id, so it is no longer the single writer.
+pub struct Context<A> {
+    pid: PersistenceId,
+    stores: Stores,
+    policy: PersistFailurePolicy,
+    /// Set when the actor must stop after the current message; the error (if
+    /// any) answers the `ask` in flight.
+    pub(crate) stop: Option<StopRequest>,
+    pub(crate) snapshots: SnapshotSchedule,
+    pub(crate) saves: SaveSchedule,
+    _actor: PhantomData<fn() -> A>,
+}
+
+/// Why the actor stops after the current message.
+#[derive(Debug, Clone)]
+pub(crate) enum StopRequest {
+    /// The handler asked to stop: a graceful stop.
+    Graceful,
+    /// A write failed under the policy.
+    Failed(PersistError),
+}
+
+/// Automatic snapshot bookkeeping of an event-sourced actor.
+#[derive(Default)]
+pub(crate) struct SnapshotSchedule {
+    pub(crate) config: Option<SnapshotConfig>,
+    /// Events persisted since the last snapshot.
+    pub(crate) events_since: u64,
+    /// Sequences of the snapshots this incarnation saved, oldest first.
+    saved: VecDeque<SequenceId>,
+}
+
+/// Automatic save bookkeeping of a durable-state actor.
+#[derive(Default)]
+pub(crate) struct SaveSchedule {
+    pub(crate) config: Option<SaveConfig>,
+    /// Messages handled since the last successful save.
+    pub(crate) messages_since: u64,
+}
+
+impl<A> Context<A> {
+    pub(crate) fn new(pid: PersistenceId, stores: Stores, policy: PersistFailurePolicy) -> Self {
+        Context {
+            pid,
+            stores,
+            policy,
+            stop: None,
+            snapshots: SnapshotSchedule::default(),
+            saves: SaveSchedule::default(),
+            _actor: PhantomData,
+        }
+    }
+
+    /// The actor's persistence id.
+    pub fn persistence_id(&self) -> &PersistenceId {
+        &self.pid
+    }
+
+    /// Stops the actor gracefully once the current message is handled: the
+    /// messages already in its mailbox are handled first, then a durable-state
+    /// actor saves its state.
+    pub fn stop(&mut self) {
+        if self.stop.is_none() {
+            self.stop = Some(StopRequest::Graceful);
+        }
+    }
+
+    /// The journal and snapshot store of an event-sourced actor.
+    pub(crate) fn event_stores(&self) -> Option<EventStores> {
+        match &self.stores {
+            Stores::EventSourced { journal, snapshots } => {
+                Some((journal.clone(), snapshots.clone()))
+            }
+            Stores::DurableState { .. } => None,
+        }
+    }
+
+    /// The state store of a durable-state actor.
+    pub(crate) fn state_store(&self) -> Option<Arc<dyn StateStorage>> {
+        match &self.stores {
+            Stores::DurableState { state } => Some(state.clone()),
+            Stores::EventSourced { .. } => None,
+        }
+    }
+
+    /// The error a failed write stopped the actor with, if any.
+    pub(crate) fn failure(&self) -> Option<&PersistError> {
+        match &self.stop {
+            Some(StopRequest::Failed(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The retry schedule of one write under the policy.
+    fn attempts(&self) -> Attempts {
+        Attempts {
+            backoff: match &self.policy {
+                PersistFailurePolicy::Retry {
+                    max_attempts,
+                    initial_delay,
+                } => Some(Backoff::new(*max_attempts, *initial_delay)),
+                _ => None,
+            },
+            tried_before: false,
+        }
+    }
+
+    /// Judges a failed write under the policy: `Ok(delay)` to try again after
+    /// `delay`; `Err` to give up, having set the actor to stop unless the
+    /// policy is `ReturnError`. A conflict always stops the actor.
+    fn judge(
+        &mut self,
+        what: &'static str,
+        attempts: &mut Attempts,
+        err: PersistError,
+    ) -> Result<Duration, PersistError> {
+        let conflict = matches!(err, PersistError::SequenceConflict { .. });
+        if conflict {
+            tracing::error!(what, error = %err, "another writer persisted for this id; stopping");
+        } else {
+            match (&self.policy, attempts.backoff.as_mut()) {
+                (PersistFailurePolicy::ReturnError, _) => {
+                    tracing::warn!(what, error = %err, "write failed; returning the error to the handler");
+                    return Err(err);
+                }
+                (PersistFailurePolicy::Retry { .. }, Some(b)) if err.is_transient() => {
+                    if let Some(delay) = b.next_delay() {
+                        tracing::warn!(what, error = %err, delay_ms = delay.as_millis() as u64, "write failed; retrying");
+                        attempts.tried_before = true;
+                        return Ok(delay);
+                    }
+                    tracing::error!(what, error = %err, "write failed; no retries left; stopping");
+                }
+                _ => tracing::error!(what, error = %err, "write failed; stopping"),
+            }
+        }
+        self.stop = Some(StopRequest::Failed(err.clone()));
+        Err(err)
+    }
+
+    /// Records an encoding failure: nothing was written and trying again
+    /// cannot help, so it stops the actor unless the policy is `ReturnError`.
+    fn encoding_failed(&mut self, err: PersistError) -> PersistError {
+        if !matches!(self.policy, PersistFailurePolicy::ReturnError) {
+            self.stop = Some(StopRequest::Failed(err.clone()));
+        }
+        err
+    }
+}
+
+/// True when the journal already holds exactly `entries` (the first of them
+/// is checked: a batch is stored whole or not at all).
+async fn already_written(
+    journal: &dyn JournalStorage,
+    pid: &PersistenceId,
+    entries: &[(SequenceId, &str, &[u8])],
+) -> bool {
+    let Some((first, event_type, payload)) = entries.first() else {
+        return false;
+    };
+    match journal.read_events_page(pid, *first, 1).await {
+        Ok(page) => page.first().is_some_and(|e| {
+            e.sequence_id == *first && e.event_type == *event_type && e.payload == *payload
+        }),
+        Err(_) => false,
+    }
+}
+
+/// The tries of one write.
+struct Attempts {
+    backoff: Option<Backoff>,
+    /// A try failed before: a conflict now may be that try having landed.
+    tried_before: bool,
+}
+
+impl<A: EventSourced> Context<A> {
+    fn journal(&self) -> Result<EventStores, PersistError> {
+        self.event_stores().ok_or(PersistError::NotConfigured)
+    }
+
+    /// Persists one event at the next sequence, then applies it to `actor` and
+    /// advances its sequence; snapshots when the actor's
+    /// [`SnapshotConfig`] says so. Returns the event's sequence.
+    ///
+    /// # Errors
+    ///
+    /// The write's error, under the persist failure policy (see [`Context`]);
+    /// the actor's state and sequence are then unchanged.
+    pub async fn persist(
+        &mut self,
+        actor: &mut A,
+        event: A::Event,
+    ) -> Result<SequenceId, PersistError> {
+        self.persist_all(actor, vec![event]).await
+    }
+
+    /// Persists `events` in one atomic batch at the next sequences, then
+    /// applies them in order. A batch that crosses a `every_n_events`
+    /// boundary snapshots once, after the batch. An empty batch writes
+    /// nothing and returns the current sequence.
+    ///
+    /// # Errors
+    ///
+    /// As [`persist`](Context::persist); nothing is applied then.
+    pub async fn persist_all(
+        &mut self,
+        actor: &mut A,
+        events: Vec<A::Event>,
+    ) -> Result<SequenceId, PersistError> {
+        let first = actor.last_sequence_id().next();
+        if events.is_empty() {
+            return Ok(actor.last_sequence_id());
+        }
+        let (journal, _) = self.journal()?;
+        let mut encoded = Vec::with_capacity(events.len());
+        let mut seq = actor.last_sequence_id();
+        for event in &events {
+            seq = seq.next();
+            match actor.serialize_event(event) {
+                Ok(payload) => encoded.push((seq, actor.event_type(event), payload)),
+                Err(err) => return Err(self.encoding_failed(err)),
+            }
+        }
+        let last = seq;
+        let entries: Vec<(SequenceId, &str, &[u8])> = encoded
+            .iter()
+            .map(|(s, t, p)| (*s, *t, p.as_slice()))
+            .collect();
+        let span = tracing::debug_span!("persist", persistence_id = %self.pid, from = first.0, to = last.0);
+        self.write_events(&*journal, &entries)
+            .instrument(span)
+            .await?;
+        for event in &events {
+            actor.apply(event);
+        }
+        actor.set_last_sequence_id(last);
+        self.after_persist(actor, first, last).await;
+        Ok(last)
+    }
+
+    /// Writes `entries` (one or a batch) under the policy.
+    async fn write_events(
+        &mut self,
+        journal: &dyn JournalStorage,
+        entries: &[(SequenceId, &str, &[u8])],
+    ) -> Result<(), PersistError> {
+        let pid = self.pid.clone();
+        let mut attempts = self.attempts();
+        loop {
+            let result = match entries {
+                [(seq, event_type, payload)] => {
+                    journal.write_event(&pid, *seq, event_type, payload).await
+                }
+                _ => journal.write_event_batch(&pid, entries).await,
+            };
+            let err = match result {
+                Ok(()) => {
+                    tracing::debug!(events = entries.len(), "persisted");
+                    return Ok(());
+                }
+                Err(err) => err,
+            };
+            if attempts.tried_before
+                && matches!(err, PersistError::SequenceConflict { .. })
+                && already_written(journal, &pid, entries).await
+            {
+                tracing::info!("an earlier try had landed; its answer was lost");
+                return Ok(());
+            }
+            let delay = self.judge("persist", &mut attempts, err)?;
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Saves a snapshot of `actor` at its current sequence now, then applies
+    /// the retention and event-deletion settings of its [`SnapshotConfig`].
+    ///
+    /// # Errors
+    ///
+    /// The snapshot store's error. A failed snapshot never stops the actor.
+    pub async fn snapshot(&mut self, actor: &mut A) -> Result<(), PersistError> {
+        let (journal, snapshots) = self.journal()?;
+        let seq = actor.last_sequence_id();
+        let payload = actor.snapshot_payload()?;
+        let span = tracing::info_span!("snapshot", persistence_id = %self.pid, sequence = seq.0);
+        async {
+            snapshots.save_snapshot(&self.pid, seq, &payload).await?;
+            tracing::info!(bytes = payload.len(), "snapshot saved");
+            self.snapshots.events_since = 0;
+            if self.snapshots.saved.back() != Some(&seq) {
+                self.snapshots.saved.push_back(seq);
+            }
+            let config = self.snapshots.config.clone().unwrap_or_default();
+            if let Some(keep) = config.retention_count.map(|n| n.max(1) as usize) {
+                while self.snapshots.saved.len() > keep {
+                    self.snapshots.saved.pop_front();
+                }
+                if self.snapshots.saved.len() == keep
+                    && let Some(oldest) = self.snapshots.saved.front()
+                    && let Err(e) = snapshots.delete_snapshots_before(&self.pid, *oldest).await
+                {
+                    tracing::warn!(error = %e, "deleting old snapshots failed");
+                }
+            }
+            if config.delete_events_on_snapshot
+                && let Err(e) = journal.delete_events_to(&self.pid, seq).await
+            {
+                tracing::warn!(error = %e, "deleting snapshotted events failed");
+            }
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// After a successful persist of `first..=last`: snapshot when a
+    /// `every_n_events` boundary was crossed.
+    async fn after_persist(&mut self, actor: &mut A, first: SequenceId, last: SequenceId) {
+        let count = (last.0 - first.0 + 1) as u64;
+        self.snapshots.events_since += count;
+        let Some(every) = self
+            .snapshots
+            .config
+            .as_ref()
+            .and_then(|c| c.every_n_events)
+        else {
+            return;
+        };
+        let every = every.max(1) as i64;
+        if (first.0 - 1) / every != last.0 / every {
+            self.auto_snapshot(actor).await;
+        }
+    }
+
+    /// A snapshot the runtime decided on: failures are logged, never fatal.
+    pub(crate) async fn auto_snapshot(&mut self, actor: &mut A) {
+        if let Err(e) = self.snapshot(actor).await {
+            tracing::warn!(persistence_id = %self.pid, error = %e, "automatic snapshot failed; carrying on");
+        }
+    }
+}
+
+impl<A: DurableState> Context<A> {
+    /// Saves `actor`'s whole state now, replacing the stored one.
+    ///
+    /// # Errors
+    ///
+    /// The store's error, under the persist failure policy (see [`Context`]).
+    pub async fn save(&mut self, actor: &mut A) -> Result<(), PersistError> {
+        let state = self.state_store().ok_or(PersistError::NotConfigured)?;
+        let payload = match actor.serialize_state() {
+            Ok(p) => p,
+            Err(err) => return Err(self.encoding_failed(err)),
+        };
+        let pid = self.pid.clone();
+        let span = tracing::debug_span!("save", persistence_id = %pid, bytes = payload.len());
+        let mut attempts = self.attempts();
+        async {
+            loop {
+                let err = match state.save_state(&pid, &payload).await {
+                    Ok(()) => return Ok(()),
+                    Err(err) => err,
+                };
+                let delay = self.judge("save", &mut attempts, err)?;
+                tokio::time::sleep(delay).await;
+            }
+        }
+        .instrument(span)
+        .await?;
+        self.saves.messages_since = 0;
+        tracing::debug!(persistence_id = %self.pid, "state saved");
+        Ok(())
+    }
+}

@@ -1,0 +1,341 @@
+//! The tokio runtime that hosts persistent actors and honours every policy
+//! and configuration of dactor 0.2.0's persistence API.
+//!
+//! - Spawning runs recovery in the actor's own task before any message is
+//!   handled; messages sent meanwhile wait in its mailbox, in order.
+//! - Handlers persist through their [`Context`], which follows the actor's
+//!   [`PersistFailurePolicy`](crate::PersistFailurePolicy) and snapshots
+//!   (event-sourced) or saves (durable state) as its
+//!   [`SnapshotConfig`](crate::SnapshotConfig) or
+//!   [`SaveConfig`](crate::SaveConfig) says: by count, by interval, and for a
+//!   durable state always on graceful stop.
+//! - A stopped actor answers every pending and future `ask` with
+//!   [`PersistError::ActorStopped`]; a panicking handler stops only its actor.
+//!
+//! # Examples
+//!
+//! ```
+//! use dactor_persist::prelude::*;
+//! use dactor_persist::runtime::{Context, Handler, Message, Runtime};
+//!
+//! #[derive(PersistentEvent)]
+//! enum Event { Added(u64) }
+//!
+//! #[derive(EventSourced)]
+//! #[persist(entity = "Total", event = Event, snapshot_every = 100)]
+//! struct Total { #[persist(id)] id: u32, sum: u64, #[persist(sequence)] seq: SequenceId }
+//!
+//! impl ApplyEvent<Event> for Total {
+//!     fn apply_event(&mut self, Event::Added(n): &Event) { self.sum += n; }
+//! }
+//!
+//! struct Add(u64);
+//! impl Message for Add { type Reply = Result<u64, PersistError>; }
+//!
+//! #[async_trait]
+//! impl Handler<Add> for Total {
+//!     async fn handle(&mut self, Add(n): Add, ctx: &mut Context<Self>) -> Result<u64, PersistError> {
+//!         ctx.persist(self, Event::Added(n)).await?;
+//!         Ok(self.sum)
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let runtime = Runtime::builder().storage(InMemoryStorageProvider::new()).build();
+//! let total = runtime.spawn_event_sourced(Total { id: 1, sum: 0, seq: SequenceId(0) }).await?;
+//! assert_eq!(total.ask(Add(2)).await??, 2);
+//! assert_eq!(total.ask(Add(3)).await??, 5);
+//! runtime.shutdown().await;
+//! # Ok::<(), PersistError>(()) }).unwrap();
+//! ```
+
+mod actor_ref;
+mod context;
+mod message;
+mod task;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{mpsc, watch};
+
+pub use actor_ref::{ActorRef, ActorStatus};
+pub use context::Context;
+pub use message::{Handler, Message};
+
+use crate::{DurableState, EventSourced, PersistError, PersistenceId, StorageProvider};
+use actor_ref::{Mail, Shared};
+use context::Stores;
+
+/// The mailbox size when the builder is not told otherwise.
+pub const DEFAULT_MAILBOX_CAPACITY: usize = 1024;
+
+/// Builds a [`Runtime`].
+#[derive(Default)]
+pub struct RuntimeBuilder {
+    provider: Option<Arc<dyn StorageProvider>>,
+    mailbox_capacity: Option<usize>,
+}
+
+impl RuntimeBuilder {
+    /// The stores of every actor this runtime hosts.
+    #[must_use]
+    pub fn storage(mut self, provider: impl StorageProvider) -> Self {
+        self.provider = Some(Arc::new(provider));
+        self
+    }
+
+    /// The stores, as a provider shared with other code.
+    #[must_use]
+    pub fn storage_arc(mut self, provider: Arc<dyn StorageProvider>) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
+    /// How many messages each actor's mailbox holds before `tell` and `ask`
+    /// wait for room (at least 1; default [`DEFAULT_MAILBOX_CAPACITY`]).
+    #[must_use]
+    pub fn mailbox_capacity(mut self, capacity: usize) -> Self {
+        self.mailbox_capacity = Some(capacity.max(1));
+        self
+    }
+
+    /// The runtime.
+    pub fn build(self) -> Runtime {
+        Runtime {
+            inner: Arc::new(Inner {
+                provider: self.provider,
+                mailbox_capacity: self.mailbox_capacity.unwrap_or(DEFAULT_MAILBOX_CAPACITY),
+                registry: Mutex::new(Registry::default()),
+            }),
+        }
+    }
+}
+
+/// Hosts persistent actors on tokio. Cheap to clone: clones share the actors.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    provider: Option<Arc<dyn StorageProvider>>,
+    mailbox_capacity: usize,
+    registry: Mutex<Registry>,
+}
+
+/// The live actors, by persistence id.
+#[derive(Default)]
+struct Registry {
+    actors: HashMap<PersistenceId, Entry>,
+    next_generation: u64,
+    shut_down: bool,
+}
+
+struct Entry {
+    generation: u64,
+    stop: Box<dyn Fn() -> Option<StopSignal> + Send + Sync>,
+    status: watch::Receiver<ActorStatus>,
+}
+
+/// Sends the stop mail to one actor.
+type StopSignal = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("actors", &self.registry().actors.len())
+            .field("mailbox_capacity", &self.inner.mailbox_capacity)
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// A builder; give it a [`StorageProvider`].
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        // Every critical section only touches the map; a poisoned lock still
+        // holds a consistent map.
+        self.inner
+            .registry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How many actors are alive (recovering, running or stopping).
+    pub fn actor_count(&self) -> usize {
+        self.registry().actors.len()
+    }
+
+    /// Spawns an event-sourced actor: recovery from its journal and snapshots
+    /// runs in its task before its first message.
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::NotConfigured`] when the runtime has no provider, or the
+    /// provider has no journal or snapshot store for the actor's id;
+    /// [`PersistError::AlreadyRunning`] when an actor with the same
+    /// persistence id is alive in this runtime; [`PersistError::ActorStopped`]
+    /// after [`shutdown`](Runtime::shutdown).
+    pub async fn spawn_event_sourced<A: EventSourced>(
+        &self,
+        actor: A,
+    ) -> Result<ActorRef<A>, PersistError> {
+        let pid = actor.persistence_id();
+        let provider = self
+            .inner
+            .provider
+            .as_ref()
+            .ok_or(PersistError::NotConfigured)?;
+        let journal = provider.journal(&pid).ok_or(PersistError::NotConfigured)?;
+        let snapshots = provider
+            .snapshots(&pid)
+            .ok_or(PersistError::NotConfigured)?;
+        let stores = Stores::EventSourced { journal, snapshots };
+        self.start(actor, pid, stores, task::run_event_sourced::<A>)
+    }
+
+    /// Spawns a durable-state actor: its stored state is loaded in its task
+    /// before its first message.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn_event_sourced`](Runtime::spawn_event_sourced), with the
+    /// provider's state store.
+    pub async fn spawn_durable_state<A: DurableState>(
+        &self,
+        actor: A,
+    ) -> Result<ActorRef<A>, PersistError> {
+        let pid = actor.persistence_id();
+        let provider = self
+            .inner
+            .provider
+            .as_ref()
+            .ok_or(PersistError::NotConfigured)?;
+        let state = provider.state(&pid).ok_or(PersistError::NotConfigured)?;
+        let stores = Stores::DurableState { state };
+        self.start(actor, pid, stores, task::run_durable_state::<A>)
+    }
+
+    fn start<A, F, Fut>(
+        &self,
+        actor: A,
+        pid: PersistenceId,
+        stores: Stores,
+        run: F,
+    ) -> Result<ActorRef<A>, PersistError>
+    where
+        A: crate::PersistentActor,
+        F: FnOnce(task::Hosted<A>) -> Fut,
+        Fut: std::future::Future<Output = String> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel(self.inner.mailbox_capacity);
+        let (status_tx, status_rx) = watch::channel(ActorStatus::Recovering);
+        let generation = {
+            let mut registry = self.registry();
+            if registry.shut_down {
+                return Err(PersistError::ActorStopped {
+                    persistence_id: pid,
+                    reason: "the runtime is shut down".into(),
+                });
+            }
+            if registry.actors.contains_key(&pid) {
+                return Err(PersistError::AlreadyRunning(pid));
+            }
+            registry.next_generation += 1;
+            let generation = registry.next_generation;
+            let weak = tx.downgrade();
+            let stop = Box::new(move || -> Option<StopSignal> {
+                let tx = weak.upgrade()?;
+                Some(Box::pin(async move {
+                    let _ = tx.send(Mail::Stop).await;
+                }))
+            });
+            registry.actors.insert(
+                pid.clone(),
+                Entry {
+                    generation,
+                    stop,
+                    status: status_rx.clone(),
+                },
+            );
+            generation
+        };
+        let status_tx = Arc::new(status_tx);
+        let policy = actor.persist_failure_policy();
+        let hosted = task::Hosted {
+            actor,
+            ctx: Context::new(pid.clone(), stores, policy),
+            rx,
+            status: status_tx.clone(),
+        };
+        let actor_task = tokio::spawn(run(hosted));
+        let runtime = self.clone();
+        let supervised_pid = pid.clone();
+        tokio::spawn(async move {
+            let reason = match actor_task.await {
+                Ok(reason) => reason,
+                Err(e) if e.is_panic() => {
+                    let reason = format!("a handler panicked: {}", panic_message(e.into_panic()));
+                    tracing::error!(persistence_id = %supervised_pid, %reason, "actor stopped");
+                    reason
+                }
+                Err(_) => "the actor's task was cancelled".to_owned(),
+            };
+            {
+                let mut registry = runtime.registry();
+                if registry
+                    .actors
+                    .get(&supervised_pid)
+                    .is_some_and(|e| e.generation == generation)
+                {
+                    registry.actors.remove(&supervised_pid);
+                }
+            }
+            status_tx.send_replace(ActorStatus::Stopped(reason));
+        });
+        Ok(ActorRef {
+            tx,
+            shared: Arc::new(Shared {
+                pid,
+                status: status_rx,
+            }),
+        })
+    }
+
+    /// Stops every actor gracefully and waits until all have stopped: each
+    /// handles what is already in its mailbox, finishes its writes and, for a
+    /// durable state, saves. Spawning afterwards fails.
+    pub async fn shutdown(&self) {
+        let (signals, mut statuses): (Vec<_>, Vec<_>) = {
+            let mut registry = self.registry();
+            registry.shut_down = true;
+            registry
+                .actors
+                .values()
+                .map(|e| ((e.stop)(), e.status.clone()))
+                .unzip()
+        };
+        for signal in signals.into_iter().flatten() {
+            signal.await;
+        }
+        for status in &mut statuses {
+            let _ = status
+                .wait_for(|s| matches!(s, ActorStatus::Stopped(_)))
+                .await;
+        }
+    }
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_owned()
+    }
+}

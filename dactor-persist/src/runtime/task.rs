@@ -1,0 +1,190 @@
+//! The task of one hosted actor: recovery, then its mailbox, timers and stop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Interval, MissedTickBehavior};
+use tracing::Instrument as _;
+
+use super::Context;
+use super::actor_ref::{ActorStatus, Mail};
+use super::context::StopRequest;
+use crate::{DurableState, EventSourced, recover_durable_state, recover_event_sourced};
+
+/// Everything one actor's task owns.
+pub(crate) struct Hosted<A> {
+    pub(crate) actor: A,
+    pub(crate) ctx: Context<A>,
+    pub(crate) rx: mpsc::Receiver<Mail<A>>,
+    pub(crate) status: Arc<watch::Sender<ActorStatus>>,
+}
+
+/// What the loop does after one mail.
+enum Next {
+    Continue,
+    /// Failed: refuse what is left and stop with this reason.
+    Fail(String),
+}
+
+impl<A: Send + 'static> Hosted<A> {
+    /// Stops taking mail, and drops what is left unhandled: every waiting
+    /// `ask` is then answered with `ActorStopped` and `reason`.
+    async fn refuse_all(mut self, reason: String) -> String {
+        self.status.send_replace(ActorStatus::Stopping);
+        self.rx.close();
+        while self.rx.recv().await.is_some() {}
+        reason
+    }
+
+    /// Begins a graceful stop: no new mail; what is queued is still handled.
+    fn begin_stop(&mut self) {
+        self.status.send_replace(ActorStatus::Stopping);
+        self.rx.close();
+    }
+
+    /// Delivers one mail and applies what the handler's context asks for.
+    async fn handle(&mut self, mail: Mail<A>) -> Next {
+        match mail {
+            Mail::Letter(letter) => {
+                letter.deliver(&mut self.actor, &mut self.ctx).await;
+                match self.ctx.stop.take() {
+                    None => Next::Continue,
+                    Some(StopRequest::Graceful) => {
+                        self.begin_stop();
+                        Next::Continue
+                    }
+                    Some(StopRequest::Failed(err)) => Next::Fail(format!("a write failed: {err}")),
+                }
+            }
+            Mail::Stop => {
+                self.begin_stop();
+                Next::Continue
+            }
+        }
+    }
+}
+
+/// An interval timer, or none.
+fn ticker(period: Option<Duration>) -> Option<Interval> {
+    period.filter(|p| !p.is_zero()).map(|p| {
+        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + p, p);
+        t.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        t
+    })
+}
+
+async fn tick(t: &mut Option<Interval>) {
+    match t {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Hosts an event-sourced actor until it stops; returns why it stopped.
+pub(crate) async fn run_event_sourced<A: EventSourced>(mut h: Hosted<A>) -> String {
+    let span = tracing::info_span!("actor", persistence_id = %h.ctx.persistence_id(), kind = "event_sourced");
+    async move {
+        let Some((journal, snapshots)) = h.ctx.event_stores() else {
+            return h.refuse_all("no journal configured".into()).await;
+        };
+        if let Err(e) = recover_event_sourced(&mut h.actor, &*journal, &*snapshots).await {
+            return h.refuse_all(format!("recovery failed: {e}")).await;
+        }
+        h.ctx.snapshots.config = h.actor.snapshot_config();
+        let mut timer = ticker(h.ctx.snapshots.config.as_ref().and_then(|c| c.interval));
+        h.status.send_replace(ActorStatus::Running);
+        loop {
+            let mail = tokio::select! {
+                mail = h.rx.recv() => mail,
+                () = tick(&mut timer) => {
+                    if h.ctx.snapshots.events_since > 0 {
+                        h.ctx.auto_snapshot(&mut h.actor).await;
+                    }
+                    continue;
+                }
+            };
+            let Some(mail) = mail else { break };
+            if let Next::Fail(reason) = h.handle(mail).await {
+                return h.refuse_all(reason).await;
+            }
+        }
+        tracing::info!("stopped");
+        "stopped".to_owned()
+    }
+    .instrument(span)
+    .await
+}
+
+/// Hosts a durable-state actor until it stops; returns why it stopped.
+pub(crate) async fn run_durable_state<A: DurableState>(mut h: Hosted<A>) -> String {
+    let span = tracing::info_span!("actor", persistence_id = %h.ctx.persistence_id(), kind = "durable_state");
+    async move {
+        let Some(state) = h.ctx.state_store() else {
+            return h.refuse_all("no state store configured".into()).await;
+        };
+        if let Err(e) = recover_durable_state(&mut h.actor, &*state).await {
+            return h.refuse_all(format!("recovery failed: {e}")).await;
+        }
+        h.ctx.saves.config = h.actor.save_config();
+        let every = h.ctx.saves.config.as_ref().and_then(|c| c.every_n_messages);
+        let mut timer = ticker(h.ctx.saves.config.as_ref().and_then(|c| c.interval));
+        h.status.send_replace(ActorStatus::Running);
+        loop {
+            let mail = tokio::select! {
+                mail = h.rx.recv() => mail,
+                () = tick(&mut timer) => {
+                    if h.ctx.saves.messages_since > 0
+                        && let Some(reason) = auto_save(&mut h).await
+                    {
+                        return h.refuse_all(reason).await;
+                    }
+                    continue;
+                }
+            };
+            let Some(mail) = mail else { break };
+            let is_letter = matches!(mail, Mail::Letter(_));
+            if is_letter {
+                // Counted before the handler runs, so that a save inside the
+                // handler leaves nothing unsaved.
+                h.ctx.saves.messages_since += 1;
+            }
+            if let Next::Fail(reason) = h.handle(mail).await {
+                return h.refuse_all(reason).await;
+            }
+            if is_letter
+                && every.is_some_and(|n| h.ctx.saves.messages_since >= n.max(1))
+                && let Some(reason) = auto_save(&mut h).await
+            {
+                return h.refuse_all(reason).await;
+            }
+        }
+        if h.ctx.saves.messages_since > 0
+            && let Err(e) = h.ctx.save(&mut h.actor).await
+        {
+            tracing::error!(error = %e, "the final save failed");
+            return format!("stopped, but the final save failed: {e}");
+        }
+        tracing::info!("stopped");
+        "stopped".to_owned()
+    }
+    .instrument(span)
+    .await
+}
+
+/// A save the runtime decided on; `Some(reason)` when it must stop the actor.
+async fn auto_save<A: DurableState>(h: &mut Hosted<A>) -> Option<String> {
+    match h.ctx.save(&mut h.actor).await {
+        Ok(()) => None,
+        Err(e) => match h.ctx.stop.take() {
+            Some(StopRequest::Failed(err)) => Some(format!("a save failed: {err}")),
+            other => {
+                h.ctx.stop = other;
+                tracing::warn!(error = %e, "automatic save failed; will try again");
+                None
+            }
+        },
+    }
+}

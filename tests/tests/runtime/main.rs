@@ -1,0 +1,11 @@
+//! The runtime: one module per numbered point of its issue, on tokio's paused
+//! clock wherever time matters.
+
+mod actors;
+
+mod handles;
+mod lifecycle;
+mod persist_policy;
+mod recovery_first;
+mod saves;
+mod snapshots;
