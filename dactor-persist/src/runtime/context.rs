@@ -234,7 +234,18 @@ impl<A: EventSourced> Context<A> {
         actor: &mut A,
         event: A::Event,
     ) -> Result<SequenceId, PersistError> {
-        self.persist_all(actor, vec![event]).await
+        let seq = actor.last_sequence_id().next();
+        let payload = match actor.serialize_event(&event) {
+            Ok(payload) => payload,
+            Err(err) => return Err(self.encoding_failed(err)),
+        };
+        let entry = [(seq, actor.event_type(&event), payload.as_slice())];
+        self.write_events(&entry).await?;
+        actor.apply(&event);
+        actor.set_last_sequence_id(seq);
+        tracing::debug!(persistence_id = %self.pid, sequence = seq.0, events = 1, "persisted");
+        self.after_persist(actor, seq, seq).await;
+        Ok(seq)
     }
 
     /// Persists `events` in one atomic batch at the next sequences, then
@@ -254,7 +265,6 @@ impl<A: EventSourced> Context<A> {
         if events.is_empty() {
             return Ok(actor.last_sequence_id());
         }
-        let (journal, _) = self.journal()?;
         let mut encoded = Vec::with_capacity(events.len());
         let mut seq = actor.last_sequence_id();
         for event in &events {
@@ -269,14 +279,12 @@ impl<A: EventSourced> Context<A> {
             .iter()
             .map(|(s, t, p)| (*s, *t, p.as_slice()))
             .collect();
-        let span = tracing::debug_span!("persist", persistence_id = %self.pid, from = first.0, to = last.0);
-        self.write_events(&*journal, &entries)
-            .instrument(span)
-            .await?;
+        self.write_events(&entries).await?;
         for event in &events {
             actor.apply(event);
         }
         actor.set_last_sequence_id(last);
+        tracing::debug!(persistence_id = %self.pid, sequence = last.0, events = events.len(), "persisted");
         self.after_persist(actor, first, last).await;
         Ok(last)
     }
@@ -284,35 +292,58 @@ impl<A: EventSourced> Context<A> {
     /// Writes `entries` (one or a batch) under the policy.
     async fn write_events(
         &mut self,
-        journal: &dyn JournalStorage,
         entries: &[(SequenceId, &str, &[u8])],
     ) -> Result<(), PersistError> {
+        let Stores::EventSourced { journal, .. } = &self.stores else {
+            return Err(PersistError::NotConfigured);
+        };
+        // The fast path: the first try succeeds, with no clone and no span.
+        let first_try = match entries {
+            [(seq, event_type, payload)] => {
+                journal
+                    .write_event(&self.pid, *seq, event_type, payload)
+                    .await
+            }
+            _ => journal.write_event_batch(&self.pid, entries).await,
+        };
+        let mut err = match first_try {
+            Ok(()) => return Ok(()),
+            Err(err) => err,
+        };
+        let journal = journal.clone();
+        let journal = &*journal;
         let pid = self.pid.clone();
+        let (from, to) = match (entries.first(), entries.last()) {
+            (Some(first), Some(last)) => (first.0.0, last.0.0),
+            _ => (0, 0),
+        };
+        let span = tracing::warn_span!("persist", persistence_id = %pid, from, to);
         let mut attempts = self.attempts();
-        loop {
-            let result = match entries {
-                [(seq, event_type, payload)] => {
-                    journal.write_event(&pid, *seq, event_type, payload).await
-                }
-                _ => journal.write_event_batch(&pid, entries).await,
-            };
-            let err = match result {
-                Ok(()) => {
-                    tracing::debug!(events = entries.len(), "persisted");
+        async {
+            loop {
+                if attempts.tried_before
+                    && matches!(err, PersistError::SequenceConflict { .. })
+                    && already_written(journal, &pid, entries).await
+                {
+                    tracing::info!("an earlier try had landed; its answer was lost");
                     return Ok(());
                 }
-                Err(err) => err,
-            };
-            if attempts.tried_before
-                && matches!(err, PersistError::SequenceConflict { .. })
-                && already_written(journal, &pid, entries).await
-            {
-                tracing::info!("an earlier try had landed; its answer was lost");
-                return Ok(());
+                let delay = self.judge("persist", &mut attempts, err)?;
+                tokio::time::sleep(delay).await;
+                let retried = match entries {
+                    [(seq, event_type, payload)] => {
+                        journal.write_event(&pid, *seq, event_type, payload).await
+                    }
+                    _ => journal.write_event_batch(&pid, entries).await,
+                };
+                match retried {
+                    Ok(()) => return Ok(()),
+                    Err(e) => err = e,
+                }
             }
-            let delay = self.judge("persist", &mut attempts, err)?;
-            tokio::time::sleep(delay).await;
         }
+        .instrument(span)
+        .await
     }
 
     /// Saves a snapshot of `actor` at its current sequence now, then applies

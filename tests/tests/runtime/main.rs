@@ -5,6 +5,7 @@ mod actors;
 
 mod handles;
 mod lifecycle;
+mod observability;
 mod persist_policy;
 mod recovery_first;
 mod saves;
