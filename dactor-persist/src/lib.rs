@@ -43,6 +43,8 @@ pub mod prelude;
 mod recovery;
 pub mod runtime;
 pub mod storage;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use actor::{Actor, PersistentActor};
 pub use async_trait::async_trait;
@@ -58,6 +60,10 @@ pub use policy::{
     SaveConfig, SnapshotConfig,
 };
 pub use recovery::{recover_durable_state, recover_event_sourced};
+#[cfg(feature = "sqlite")]
+pub use storage::{
+    Durability, SqliteStats, SqliteStorage, SqliteStorageBuilder, SqliteStorageProvider,
+};
 pub use storage::{
     InMemoryStorage, InMemoryStorageProvider, JournalStorage, SnapshotStorage, StateStorage,
     StorageProvider,

@@ -1,1 +1,4 @@
-//! Behaviour tests of dactor-persist live in `tests/`.
+//! Behaviour tests of dactor-persist live in `tests/`. This library holds what
+//! the tests share with the helper binaries in `src/bin/`.
+
+pub mod crash;

@@ -31,8 +31,14 @@ use async_trait::async_trait;
 use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
 mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use memory::{InMemoryStorage, InMemoryStorageProvider};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{
+    Durability, SqliteStats, SqliteStorage, SqliteStorageBuilder, SqliteStorageProvider,
+};
 
 /// The event journal of event-sourced actors.
 #[async_trait]

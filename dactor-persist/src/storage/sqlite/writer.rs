@@ -1,0 +1,464 @@
+//! The writer thread: the one connection that writes, and group commit.
+//!
+//! Every write of the store (events, deletes, snapshots, states) is a
+//! [`Request`] sent to this thread. The thread takes the first request off its
+//! queue, drains whatever else is already waiting (up to the group bounds),
+//! runs them all in one transaction and commits once: one disk flush for the
+//! whole group. Only then is each caller answered, so an acknowledged write is
+//! a committed one. A request that fails (a sequence conflict) is undone alone,
+//! by a savepoint or by SQLite's statement rollback, and its neighbours commit.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvError, TryRecvError};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, ErrorCode, params};
+use tokio::sync::oneshot;
+
+use super::unavailable;
+use crate::{PersistError, PersistenceId, SequenceId};
+
+/// One event of a journal write, checksummed by the caller.
+pub(super) struct Event {
+    pub(super) sequence: i64,
+    pub(super) event_type: String,
+    pub(super) payload: Vec<u8>,
+    pub(super) checksum: u32,
+}
+
+/// A write, as the writer thread runs it.
+pub(super) enum Op {
+    /// Events of one id, stored all or none.
+    Events {
+        pid: PersistenceId,
+        events: Vec<Event>,
+    },
+    DeleteEventsTo {
+        pid: PersistenceId,
+        to: i64,
+    },
+    SaveSnapshot {
+        pid: PersistenceId,
+        sequence: i64,
+        payload: Vec<u8>,
+        checksum: u32,
+    },
+    DeleteSnapshotsBefore {
+        pid: PersistenceId,
+        sequence: i64,
+    },
+    SaveState {
+        pid: PersistenceId,
+        payload: Vec<u8>,
+        checksum: u32,
+    },
+    DeleteState {
+        pid: PersistenceId,
+    },
+}
+
+impl Op {
+    /// Payload bytes, to bound a group's size.
+    fn bytes(&self) -> usize {
+        match self {
+            Op::Events { events, .. } => events.iter().map(|e| e.payload.len()).sum(),
+            Op::SaveSnapshot { payload, .. } | Op::SaveState { payload, .. } => payload.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// A write and the caller waiting for its outcome.
+pub(super) struct Request {
+    pub(super) op: Op,
+    pub(super) ack: oneshot::Sender<Result<(), PersistError>>,
+}
+
+/// What the writer thread receives.
+pub(super) enum Message {
+    Write(Request),
+    /// Commit what came before, close the connection, answer, and stop.
+    Close(oneshot::Sender<()>),
+}
+
+/// What the writer has done, shared with the store for [`super::SqliteStats`].
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    pub(super) commits: AtomicU64,
+    pub(super) requests: AtomicU64,
+}
+
+/// How large one group commit may grow.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct GroupLimits {
+    pub(super) max_requests: usize,
+    pub(super) max_bytes: usize,
+}
+
+const BEGIN: &str = "BEGIN IMMEDIATE";
+const COMMIT: &str = "COMMIT";
+const SAVEPOINT: &str = "SAVEPOINT request";
+const RELEASE: &str = "RELEASE request";
+const ROLLBACK_TO: &str = "ROLLBACK TO request";
+
+/// Inserts one event unless its sequence was deleted (and so used up): then
+/// it changes no row. A taken sequence fails on the primary key.
+const INSERT_EVENT: &str =
+    "INSERT INTO journal (persistence_id, sequence, event_type, payload, checksum)
+     SELECT ?1, ?2, ?3, ?4, ?5
+     WHERE NOT EXISTS (
+         SELECT 1 FROM journal_meta WHERE persistence_id = ?1 AND deleted_to >= ?2)";
+
+/// The highest sequence ever written: the larger of the stored events' and
+/// the one recorded when events were deleted. 0 when none.
+pub(super) const HIGHEST: &str = "SELECT max(
+         coalesce((SELECT max(sequence) FROM journal WHERE persistence_id = ?1), 0),
+         coalesce((SELECT highest FROM journal_meta WHERE persistence_id = ?1), 0))";
+
+const DELETE_EVENTS: &str = "DELETE FROM journal WHERE persistence_id = ?1 AND sequence <= ?2";
+
+const UPSERT_META: &str = "INSERT INTO journal_meta (persistence_id, highest, deleted_to)
+     VALUES (?1, ?2, ?3)
+     ON CONFLICT (persistence_id) DO UPDATE SET
+         highest = max(highest, excluded.highest),
+         deleted_to = max(deleted_to, excluded.deleted_to)";
+
+const SAVE_SNAPSHOT: &str = "INSERT INTO snapshots (persistence_id, sequence, payload, checksum)
+     VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (persistence_id, sequence) DO UPDATE SET
+         payload = excluded.payload, checksum = excluded.checksum";
+
+const DELETE_SNAPSHOTS: &str = "DELETE FROM snapshots WHERE persistence_id = ?1 AND sequence < ?2";
+
+const SAVE_STATE: &str =
+    "INSERT INTO states (persistence_id, payload, checksum) VALUES (?1, ?2, ?3)
+     ON CONFLICT (persistence_id) DO UPDATE SET
+         payload = excluded.payload, checksum = excluded.checksum";
+
+const DELETE_STATE: &str = "DELETE FROM states WHERE persistence_id = ?1";
+
+/// The writer thread's body: runs until the store is closed or dropped,
+/// committing every request that reached the queue before that.
+pub(super) fn run(
+    conn: Connection,
+    rx: Receiver<Message>,
+    limits: GroupLimits,
+    path: Arc<Path>,
+    counters: Arc<Counters>,
+) {
+    let writer = Writer {
+        conn,
+        path,
+        counters,
+    };
+    let mut group: Vec<Request> = Vec::new();
+    let close_ack = loop {
+        let close = match next_message(&rx) {
+            Ok(Message::Write(request)) => {
+                let mut bytes = request.op.bytes();
+                group.push(request);
+                drain(&rx, &mut group, &mut bytes, limits)
+            }
+            Ok(Message::Close(ack)) => Some(ack),
+            // Every handle is gone (the store was dropped): nothing more can arrive.
+            Err(_) => break None,
+        };
+        if !group.is_empty() {
+            writer.commit_group(&mut group);
+        }
+        if close.is_some() {
+            break close;
+        }
+    };
+    // Closing the last connection checkpoints the WAL into the database file.
+    drop(writer);
+    if let Some(ack) = close_ack {
+        let _ = ack.send(());
+    }
+}
+
+/// How long the writer polls for the next request before it sleeps. A caller
+/// persisting event after event sends its next write within microseconds of
+/// its acknowledgement; catching it without a sleep and wake-up of this thread
+/// saves tens of microseconds a write.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// While a group of several writes is gathered, how long the writer waits for
+/// one more before it commits ...
+const GATHER_QUIET: Duration = Duration::from_micros(30);
+/// ... and how long it gathers at most.
+const GATHER_MAX: Duration = Duration::from_micros(1000);
+
+/// The next message: polled for [`SPIN`], then waited for.
+fn next_message(rx: &Receiver<Message>) -> Result<Message, RecvError> {
+    let deadline = Instant::now() + SPIN;
+    loop {
+        match rx.try_recv() {
+            Ok(message) => return Ok(message),
+            Err(TryRecvError::Disconnected) => return Err(RecvError),
+            Err(TryRecvError::Empty) if Instant::now() >= deadline => return rx.recv(),
+            Err(TryRecvError::Empty) => std::thread::yield_now(),
+        }
+    }
+}
+
+/// Moves the requests already waiting into `group`, up to the limits. Returns
+/// the close request if one was met (the requests before it are in `group`).
+fn drain(
+    rx: &Receiver<Message>,
+    group: &mut Vec<Request>,
+    bytes: &mut usize,
+    limits: GroupLimits,
+) -> Option<oneshot::Sender<()>> {
+    let started = Instant::now();
+    let mut last_arrival = started;
+    while group.len() < limits.max_requests && *bytes < limits.max_bytes {
+        match rx.try_recv() {
+            Ok(Message::Write(request)) => {
+                *bytes += request.op.bytes();
+                group.push(request);
+                last_arrival = Instant::now();
+            }
+            Ok(Message::Close(ack)) => return Some(ack),
+            Err(TryRecvError::Disconnected) => break,
+            // Writes are still streaming in from many callers: a little
+            // patience fills the group, and every write saved from the next
+            // commit saves that commit's flush.
+            Err(TryRecvError::Empty)
+                if group.len() > 1
+                    && last_arrival.elapsed() < GATHER_QUIET
+                    && started.elapsed() < GATHER_MAX =>
+            {
+                std::thread::yield_now();
+            }
+            Err(TryRecvError::Empty) => break,
+        }
+    }
+    None
+}
+
+/// Why a request failed: its own fault (the others go on), or the
+/// transaction's (the group cannot commit).
+enum Failure {
+    Request(PersistError),
+    Transaction(PersistError),
+}
+
+struct Writer {
+    conn: Connection,
+    path: Arc<Path>,
+    counters: Arc<Counters>,
+}
+
+impl Writer {
+    /// Runs `group` in one transaction, commits, and answers every caller;
+    /// leaves `group` empty.
+    fn commit_group(&self, group: &mut Vec<Request>) {
+        let size = group.len();
+        if let Err(e) = self.exec(BEGIN) {
+            let err = unavailable(&self.path, "cannot begin a write transaction", &e);
+            for request in group.drain(..) {
+                let _ = request.ack.send(Err(err.clone()));
+            }
+            return;
+        }
+        let mut outcomes: Vec<Result<(), PersistError>> = Vec::with_capacity(size);
+        let mut broken: Option<PersistError> = None;
+        for request in group.iter() {
+            if let Some(err) = &broken {
+                outcomes.push(Err(err.clone()));
+                continue;
+            }
+            match self.apply(&request.op) {
+                Ok(()) => outcomes.push(Ok(())),
+                Err(Failure::Request(err)) => outcomes.push(Err(err)),
+                Err(Failure::Transaction(err)) => {
+                    outcomes.push(Err(err.clone()));
+                    broken = Some(err);
+                }
+            }
+        }
+        let commit_error = match broken {
+            Some(err) => {
+                self.rollback();
+                Some(err)
+            }
+            None => match self.exec(COMMIT) {
+                Ok(()) => None,
+                Err(e) => {
+                    self.rollback();
+                    Some(unavailable(
+                        &self.path,
+                        "commit failed; nothing of it was stored",
+                        &e,
+                    ))
+                }
+            },
+        };
+        if commit_error.is_none() {
+            self.counters.commits.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .requests
+                .fetch_add(size as u64, Ordering::Relaxed);
+        }
+        if let Some(err) = &commit_error {
+            tracing::warn!(path = %self.path.display(), error = %err, requests = size, "group commit failed");
+        }
+        for (request, outcome) in group.drain(..).zip(outcomes) {
+            let outcome = match (&commit_error, outcome) {
+                (Some(err), Ok(())) => Err(err.clone()),
+                (_, outcome) => outcome,
+            };
+            let _ = request.ack.send(outcome);
+        }
+        tracing::trace!(requests = size, "group committed");
+    }
+
+    fn rollback(&self) {
+        if !self.conn.is_autocommit()
+            && let Err(e) = self.exec("ROLLBACK")
+        {
+            tracing::error!(path = %self.path.display(), error = %e, "rollback failed");
+        }
+    }
+
+    fn exec(&self, sql: &str) -> rusqlite::Result<()> {
+        self.conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    }
+
+    /// Runs one request inside the open transaction. On a request failure its
+    /// changes are undone and the transaction stays usable.
+    fn apply(&self, op: &Op) -> Result<(), Failure> {
+        match op {
+            // One statement: SQLite undoes a failed statement by itself.
+            Op::Events { pid, events } if events.len() == 1 => self.insert_event(pid, &events[0]),
+            Op::Events { pid, events } => self.in_savepoint(|| {
+                events
+                    .iter()
+                    .try_for_each(|event| self.insert_event(pid, event))
+            }),
+            Op::DeleteEventsTo { pid, to } => self.in_savepoint(|| self.delete_events_to(pid, *to)),
+            Op::SaveSnapshot {
+                pid,
+                sequence,
+                payload,
+                checksum,
+            } => self
+                .run(
+                    SAVE_SNAPSHOT,
+                    params![pid.as_str(), sequence, payload, checksum],
+                )
+                .map(drop),
+            Op::DeleteSnapshotsBefore { pid, sequence } => self
+                .run(DELETE_SNAPSHOTS, params![pid.as_str(), sequence])
+                .map(drop),
+            Op::SaveState {
+                pid,
+                payload,
+                checksum,
+            } => self
+                .run(SAVE_STATE, params![pid.as_str(), payload, checksum])
+                .map(drop),
+            Op::DeleteState { pid } => self.run(DELETE_STATE, params![pid.as_str()]).map(drop),
+        }
+    }
+
+    fn insert_event(&self, pid: &PersistenceId, event: &Event) -> Result<(), Failure> {
+        let conflict = || {
+            Failure::Request(PersistError::SequenceConflict {
+                persistence_id: pid.clone(),
+                sequence_id: SequenceId(event.sequence),
+            })
+        };
+        let inserted = self.conn.prepare_cached(INSERT_EVENT).and_then(|mut stmt| {
+            stmt.execute(params![
+                pid.as_str(),
+                event.sequence,
+                event.event_type,
+                event.payload,
+                event.checksum
+            ])
+        });
+        match inserted {
+            Ok(1) => Ok(()),
+            // The sequence was deleted, so it is used up.
+            Ok(_) => Err(conflict()),
+            Err(e) if is_primary_key_violation(&e) => Err(conflict()),
+            Err(e) => Err(self.statement_failure("cannot write an event", &e)),
+        }
+    }
+
+    fn delete_events_to(&self, pid: &PersistenceId, to: i64) -> Result<(), Failure> {
+        if to < 1 {
+            return Ok(());
+        }
+        let highest: i64 = self
+            .conn
+            .prepare_cached(HIGHEST)
+            .and_then(|mut stmt| stmt.query_row(params![pid.as_str()], |row| row.get(0)))
+            .map_err(|e| self.statement_failure("cannot read the highest sequence", &e))?;
+        if highest == 0 {
+            return Ok(());
+        }
+        self.run(DELETE_EVENTS, params![pid.as_str(), to])?;
+        // Sequences above the highest were never used: they stay free.
+        self.run(UPSERT_META, params![pid.as_str(), highest, to.min(highest)])?;
+        Ok(())
+    }
+
+    fn run(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<usize, Failure> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut stmt| stmt.execute(params))
+            .map_err(|e| self.statement_failure("a write failed", &e))
+    }
+
+    /// Runs `body` under a savepoint: on failure everything it did is undone.
+    fn in_savepoint(&self, body: impl FnOnce() -> Result<(), Failure>) -> Result<(), Failure> {
+        self.exec(SAVEPOINT)
+            .map_err(|e| self.statement_failure("cannot open a savepoint", &e))?;
+        let result = body();
+        if self.conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (an I/O error or a full
+            // disk): the savepoint is gone with it.
+            return result;
+        }
+        let undo = if result.is_err() {
+            self.exec(ROLLBACK_TO)
+        } else {
+            Ok(())
+        };
+        match undo.and_then(|()| self.exec(RELEASE)) {
+            Ok(()) => result,
+            Err(e) => Err(Failure::Transaction(unavailable(
+                &self.path,
+                "cannot close a savepoint",
+                &e,
+            ))),
+        }
+    }
+
+    /// A statement failed for a reason other than a conflict. If SQLite rolled
+    /// the transaction back on its own, the group cannot commit.
+    fn statement_failure(&self, what: &str, e: &rusqlite::Error) -> Failure {
+        let err = unavailable(&self.path, what, e);
+        if self.conn.is_autocommit() {
+            Failure::Transaction(err)
+        } else {
+            Failure::Request(err)
+        }
+    }
+}
+
+fn is_primary_key_violation(e: &rusqlite::Error) -> bool {
+    match e.sqlite_error() {
+        Some(err) => {
+            err.code == ErrorCode::ConstraintViolation
+                && err.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        }
+        None => false,
+    }
+}
