@@ -68,6 +68,8 @@ pub use storage::{
     InMemoryStorage, InMemoryStorageProvider, JournalStorage, SnapshotStorage, StateStorage,
     StorageProvider,
 };
+#[cfg(feature = "postgres")]
+pub use storage::{PostgresStorage, PostgresStorageBuilder, PostgresStorageProvider};
 
 /// The README's quick start, run as a doctest so that it never goes stale.
 #[cfg(doctest)]

@@ -2,3 +2,4 @@
 //! the tests share with the helper binaries in `src/bin/`.
 
 pub mod crash;
+pub mod journaled;

@@ -31,10 +31,14 @@ use async_trait::async_trait;
 use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use memory::{InMemoryStorage, InMemoryStorageProvider};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresStorage, PostgresStorageBuilder, PostgresStorageProvider};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{
     Durability, SqliteStats, SqliteStorage, SqliteStorageBuilder, SqliteStorageProvider,

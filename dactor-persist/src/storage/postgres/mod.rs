@@ -1,0 +1,1197 @@
+//! The server-backed store: [`PostgresStorage`], journals, snapshots and
+//! durable state in a PostgreSQL database (or CockroachDB, or YugabyteDB),
+//! shared by every node of an application.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use futures_util::TryStreamExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_postgres::config::Host;
+
+use super::{
+    JournalStorage, SnapshotStorage, StateStorage, StorageProvider, validate_batch,
+    validate_sequence,
+};
+use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
+
+// The SQLite store's checksum scheme, compiled here too so that both stores
+// write and check the very same CRC (a row moved between them stays valid),
+// and so that this store does not need the `sqlite` feature.
+#[allow(clippy::duplicate_mod)]
+#[path = "../sqlite/checksum.rs"]
+mod checksum;
+mod errors;
+mod read;
+mod schema;
+mod sql;
+mod writer;
+
+use writer::{Event, GroupLimits, Message, Request};
+
+/// Runs `$body` (async, answering `Result<T, tokio_postgres::Error>`) with
+/// `$conn` bound to a pooled connection, within the operation bound, retrying
+/// serialization failures; a connection that broke or timed out is dropped,
+/// not returned to the pool. Evaluates to `Result<T, PersistError>`.
+///
+/// A macro rather than a function taking an async closure: the futures of
+/// `#[async_trait]` methods must be `Send`, which a generic async closure
+/// cannot yet promise.
+macro_rules! with_conn {
+    ($store:ident, $what:expr, $pid:expr, |$conn:ident| $body:block) => {{
+        let what: &'static str = $what;
+        let shared = &$store.shared;
+        match $store.check_open() {
+            Err(e) => Err(e),
+            Ok(()) => {
+                let deadline = Instant::now() + shared.op_timeout;
+                match shared.connection(what, deadline).await {
+                    Err(e) => Err(e),
+                    Ok(conn) => {
+                        #[allow(unused_mut)]
+                        let mut $conn = conn;
+                        let mut attempt = 0u32;
+                        loop {
+                            let result: Result<Result<_, tokio_postgres::Error>, _> =
+                                tokio::time::timeout_at(deadline, async { $body }).await;
+                            match result {
+                                Ok(Ok(value)) => break Ok(value),
+                                Ok(Err(e)) if errors::is_retryable(&e) && attempt < 3 => {
+                                    attempt += 1;
+                                    tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
+                                }
+                                Ok(Err(e)) => break Err(shared.failed(what, $pid, $conn, &e)),
+                                Err(_elapsed) => {
+                                    discard($conn);
+                                    break Err(shared.timed_out(what, false));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }};
+}
+
+const DEFAULT_SCHEMA: &str = "dactor_persist";
+const DEFAULT_POOL_SIZE: usize = 16;
+const DEFAULT_WRITERS: usize = 2;
+const DEFAULT_MAX_GROUP: usize = 1024;
+const DEFAULT_MAX_GROUP_BYTES: usize = 16 * 1024 * 1024;
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+/// PostgreSQL's longest identifier (NAMEDATALEN - 1).
+const MAX_SCHEMA_LEN: usize = 63;
+/// Entries reserved up front for a page of events, whatever its bound.
+const PAGE_RESERVE: usize = 8192;
+/// How many writes whose outcome is unknown the store remembers, to settle
+/// them when they are retried.
+const MAX_UNKNOWN_WRITES: usize = 65_536;
+
+/// Options for connecting a [`PostgresStorage`]; made by
+/// [`PostgresStorage::builder`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use dactor_persist::PostgresStorage;
+///
+/// # async fn example() -> Result<(), dactor_persist::PersistError> {
+/// let store = PostgresStorage::builder("postgres://app@db.internal/app")
+///     .schema("billing")                          // several applications, one database
+///     .pool_size(32)
+///     .operation_timeout(Duration::from_secs(3))  // a write fails within 3 s when the server is gone
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+#[must_use = "a builder does nothing until `connect` is called"]
+pub struct PostgresStorageBuilder {
+    url: String,
+    schema: String,
+    pool_size: usize,
+    writers: usize,
+    max_group_size: usize,
+    max_group_bytes: usize,
+    connect_timeout: Duration,
+    operation_timeout: Duration,
+    #[cfg(feature = "postgres-tls")]
+    tls: Option<rustls::ClientConfig>,
+}
+
+impl fmt::Debug for PostgresStorageBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may hold a password: never print it.
+        let mut s = f.debug_struct("PostgresStorageBuilder");
+        s.field("schema", &self.schema)
+            .field("pool_size", &self.pool_size)
+            .field("writers", &self.writers)
+            .field("max_group_size", &self.max_group_size)
+            .field("max_group_bytes", &self.max_group_bytes)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("operation_timeout", &self.operation_timeout);
+        #[cfg(feature = "postgres-tls")]
+        s.field("tls", &self.tls.is_some());
+        s.finish_non_exhaustive()
+    }
+}
+
+impl PostgresStorageBuilder {
+    /// Sets the schema that holds the store's tables; it is created when
+    /// missing. Several applications share one database by each using its
+    /// own schema. The name is taken literally (quoted: case is kept, any
+    /// character allowed), at most 63 bytes. Default: `dactor_persist`.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    /// Sets how many connections the pool holds at most (at least 2: the
+    /// writers and the readers need theirs). Default: 16.
+    pub fn pool_size(mut self, connections: usize) -> Self {
+        self.pool_size = connections.max(2);
+        self
+    }
+
+    /// Sets how many group-commit writers run at once, each with its own
+    /// connection: while one waits for its commit, the next gathers the writes
+    /// that arrive meanwhile (at least 1). Default: 2.
+    pub fn writers(mut self, writers: usize) -> Self {
+        self.writers = writers.max(1);
+        self
+    }
+
+    /// Sets how many journal writes at most one group commit holds (at least
+    /// 1; 1 turns group commit off). Default: 1024.
+    pub fn max_group_size(mut self, requests: usize) -> Self {
+        self.max_group_size = requests.max(1);
+        self
+    }
+
+    /// Sets how many payload bytes one group commit gathers before it is
+    /// sent, whatever its number of writes (a single larger write still goes
+    /// alone). Default: 16 MiB.
+    pub fn max_group_bytes(mut self, bytes: usize) -> Self {
+        self.max_group_bytes = bytes.max(1);
+        self
+    }
+
+    /// Sets how long opening one connection may take (unless the URL sets
+    /// `connect_timeout` itself). Default: 5 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the bound on every operation, waiting for a connection included:
+    /// past it the operation fails with [`PersistError::StorageUnavailable`]
+    /// and the connection it used is dropped, so an outage is reported in
+    /// this time instead of hanging. Default: 10 s.
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// Connects over TLS, with this rustls configuration (its root
+    /// certificates decide which servers are trusted). Without it the store
+    /// connects in plain text, and a URL with `sslmode=require` fails.
+    #[cfg(feature = "postgres-tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres-tls")))]
+    pub fn tls(mut self, config: rustls::ClientConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Connects: opens a first connection, creates the schema and applies the
+    /// pending migrations, and starts the group-commit writers.
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::IncompatibleStore`] for a URL that does not parse, a
+    /// schema name that is empty, too long or holds a NUL, or a database whose
+    /// schema version is newer than this code knows (nothing is then changed);
+    /// [`PersistError::StorageUnavailable`] when the server cannot be reached
+    /// or refuses the migrations. Messages name the server and database,
+    /// never the password.
+    pub async fn connect(self) -> Result<PostgresStorage, PersistError> {
+        let mut config: tokio_postgres::Config = self
+            .url
+            .parse()
+            .map_err(|e| PersistError::IncompatibleStore(format!("invalid PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(self.connect_timeout);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("dactor-persist");
+        }
+        let target = describe_target(&config);
+        if self.schema.is_empty()
+            || self.schema.len() > MAX_SCHEMA_LEN
+            || self.schema.contains('\0')
+        {
+            return Err(PersistError::IncompatibleStore(format!(
+                "invalid schema name {:?} for {target}: it must be 1 to {MAX_SCHEMA_LEN} bytes \
+                 without NUL",
+                self.schema
+            )));
+        }
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        #[cfg(feature = "postgres-tls")]
+        let manager = match self.tls.clone() {
+            Some(tls) => Manager::from_config(
+                config,
+                tokio_postgres_rustls::MakeRustlsConnect::new(tls),
+                manager_config,
+            ),
+            None => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
+        };
+        #[cfg(not(feature = "postgres-tls"))]
+        let manager = Manager::from_config(config, tokio_postgres::NoTls, manager_config);
+        let pool = Pool::builder(manager)
+            .max_size(self.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(self.operation_timeout))
+            .create_timeout(Some(self.operation_timeout))
+            .recycle_timeout(Some(self.operation_timeout))
+            .build()
+            .map_err(|e| {
+                PersistError::IncompatibleStore(format!(
+                    "cannot build the connection pool for {target}: {e}"
+                ))
+            })?;
+
+        let quoted_schema = sql::quote_identifier(&self.schema);
+        let shared = Arc::new(Shared {
+            pool,
+            sql: sql::Statements::new(&quoted_schema),
+            target: format!("{target}, schema {quoted_schema}"),
+            schema: self.schema,
+            quoted_schema,
+            op_timeout: self.operation_timeout,
+        });
+        let deadline = Instant::now() + shared.op_timeout;
+        let mut conn = shared.connection("connect", deadline).await?;
+        shared.migrate(&mut conn).await?;
+        drop(conn);
+
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let queue: writer::Queue = Arc::new(tokio::sync::Mutex::new(receiver));
+        let limits = GroupLimits {
+            max_requests: self.max_group_size,
+            max_bytes: self.max_group_bytes,
+        };
+        let writers = (0..self.writers)
+            .map(|_| tokio::spawn(writer::run(shared.clone(), queue.clone(), limits)))
+            .collect();
+        tracing::info!(target = %shared.target, "connected PostgreSQL store");
+        Ok(PostgresStorage {
+            shared,
+            sender,
+            queue,
+            writers: Mutex::new(writers),
+            closed: AtomicBool::new(false),
+            unknown: Mutex::new(UnknownWrites::default()),
+            ids: WriteIds::new(),
+        })
+    }
+}
+
+/// A durable journal, snapshot and state store in a PostgreSQL database,
+/// which several processes (nodes) may share.
+///
+/// It implements [`JournalStorage`], [`SnapshotStorage`] and [`StateStorage`]
+/// and keeps the whole storage contract (see [`crate::storage`]). Share it as
+/// an `Arc`, and hand it to a runtime through [`PostgresStorageProvider`].
+/// It works with PostgreSQL (12 and later), and is written to the SQL that
+/// CockroachDB and YugabyteDB accept too.
+///
+/// # How it works
+///
+/// - **Connections** come from a pool ([deadpool-postgres]) over
+///   [tokio-postgres], from a URL such as
+///   `postgres://user:password@host:5432/database`. TLS is the
+///   `postgres-tls` feature (`PostgresStorageBuilder::tls`).
+/// - **Schema.** The tables live in one schema (default `dactor_persist`,
+///   created when missing), so several applications can share a database.
+///   They come from the versioned SQL files in `migrations/postgres/`,
+///   applied in order and recorded in `dactor_persist_schema`; a database
+///   with a newer version than this code knows is refused untouched.
+/// - **Several nodes.** The journal's primary key (persistence id, sequence)
+///   is the single-writer fence: when two processes persist for the same id,
+///   exactly one wins each sequence and the other gets
+///   [`PersistError::SequenceConflict`] (a unique violation is never reported
+///   as [`PersistError::StorageUnavailable`]). No advisory lock and no
+///   LISTEN/NOTIFY is used.
+/// - **Group commit.** Concurrent journal writes from many actors are
+///   gathered by a few writer tasks into one multi-row `INSERT` (one round
+///   trip, one commit); each caller is answered once the commit holding its
+///   write is done, and a write that conflicts fails alone.
+/// - **Bounded failures.** Every operation, waiting for a connection
+///   included, fails with [`PersistError::StorageUnavailable`] after
+///   [`PostgresStorageBuilder::operation_timeout`]; the connection it used is
+///   dropped and the pool opens new ones when the server is back.
+/// - **Unknown outcomes.** When the connection breaks while a write is being
+///   committed, nobody can tell whether it was stored: the caller gets
+///   `StorageUnavailable`, and the store remembers the write. When the same
+///   write (same id, sequences and contents) is tried again on this store and
+///   finds its sequences taken by that very attempt, it succeeds instead of
+///   reporting a conflict with itself. So a retrying actor carries on after
+///   an outage, and another writer's events are still always a conflict.
+/// - **Checksums.** Every event, snapshot and state is stored with a CRC-32
+///   (the same scheme as the SQLite store); a damaged one reads back as
+///   [`PersistError::CorruptEntry`], [`PersistError::CorruptSnapshot`] or
+///   [`PersistError::CorruptState`], never as wrong bytes.
+///
+/// Text columns cannot hold the NUL character: a persistence id or event type
+/// containing one is refused with [`PersistError::InvalidInput`], and so is a
+/// persistence id too long for a PostgreSQL index entry (about 2.7 KB after
+/// compression).
+///
+/// # Tables
+///
+/// `journal (persistence_id, sequence, event_type, payload, checksum,
+/// write_id)`, `journal_meta (persistence_id, highest, deleted_to)`,
+/// `snapshots (persistence_id, sequence, payload, checksum)`, `states
+/// (persistence_id, payload, checksum)` and `dactor_persist_schema (version,
+/// name, applied_at)`, all in the configured schema; see
+/// `migrations/postgres/0001_init.sql`.
+///
+/// # Statements
+///
+/// Every statement the store issues, with `{schema}` standing for the
+/// configured schema's quoted name; every value is a parameter. Besides
+/// these, only `BEGIN`, `COMMIT` and `ROLLBACK` (around a group commit that
+/// holds a batch, around `delete_events_to`, and around migrations) and the
+/// migration files themselves.
+///
+/// Journal writes (group commit; the second when the group is one event),
+/// and the undo of a partly refused batch:
+/// ```sql
+#[doc = sql::insert_events!()]
+/// ```
+/// ```sql
+#[doc = sql::insert_event!()]
+/// ```
+/// ```sql
+#[doc = sql::undo_events!()]
+/// ```
+/// Settling a retried write whose earlier outcome was unknown:
+/// ```sql
+#[doc = sql::written_by!()]
+/// ```
+/// Journal reads:
+/// ```sql
+#[doc = sql::read_events!()]
+/// ```
+/// ```sql
+#[doc = sql::highest!()]
+/// ```
+/// `delete_events_to`, in one transaction with the highest-sequence query:
+/// ```sql
+#[doc = sql::delete_events!()]
+/// ```
+/// ```sql
+#[doc = sql::upsert_meta!()]
+/// ```
+/// Snapshots:
+/// ```sql
+#[doc = sql::save_snapshot!()]
+/// ```
+/// ```sql
+#[doc = sql::latest_snapshot!()]
+/// ```
+/// ```sql
+#[doc = sql::delete_snapshots!()]
+/// ```
+/// Durable state:
+/// ```sql
+#[doc = sql::save_state!()]
+/// ```
+/// ```sql
+#[doc = sql::load_state!()]
+/// ```
+/// ```sql
+#[doc = sql::delete_state!()]
+/// ```
+/// Connecting and migrating:
+/// ```sql
+#[doc = sql::version_table_exists!()]
+/// ```
+/// ```sql
+#[doc = sql::schema_exists!()]
+/// ```
+/// ```sql
+#[doc = sql::create_schema!()]
+/// ```
+/// ```sql
+#[doc = sql::create_version_table!()]
+/// ```
+/// ```sql
+#[doc = sql::schema_version!()]
+/// ```
+/// ```sql
+#[doc = sql::record_version!()]
+/// ```
+///
+/// # Examples
+///
+/// ```no_run
+/// use dactor_persist::*;
+///
+/// # async fn example() -> Result<(), PersistError> {
+/// let store = PostgresStorage::connect("postgres://postgres@127.0.0.1:5432/app").await?;
+/// let id = PersistenceId::new("Account", "a-1");
+/// store.write_event(&id, SequenceId(1), "Opened", b"{}").await?;
+/// assert_eq!(store.read_highest_sequence(&id).await?, Some(SequenceId(1)));
+///
+/// // Another node writing at the same sequence is refused.
+/// let err = store.write_event(&id, SequenceId(1), "Opened", b"{}").await.unwrap_err();
+/// assert!(matches!(err, PersistError::SequenceConflict { .. }));
+/// store.close().await;
+/// # Ok(()) }
+/// ```
+///
+/// [deadpool-postgres]: https://docs.rs/deadpool-postgres
+/// [tokio-postgres]: https://docs.rs/tokio-postgres
+pub struct PostgresStorage {
+    shared: Arc<Shared>,
+    sender: mpsc::UnboundedSender<Message>,
+    queue: writer::Queue,
+    writers: Mutex<Vec<JoinHandle<()>>>,
+    closed: AtomicBool,
+    unknown: Mutex<UnknownWrites>,
+    ids: WriteIds,
+}
+
+impl PostgresStorage {
+    /// Connects to the database at `url` with the default options: schema
+    /// `dactor_persist`, 16 connections, operations bounded by 10 s.
+    ///
+    /// # Errors
+    ///
+    /// As [`PostgresStorageBuilder::connect`].
+    pub async fn connect(url: &str) -> Result<Self, PersistError> {
+        Self::builder(url).connect().await
+    }
+
+    /// Options for connecting to the database at `url`; finish with
+    /// [`connect`](PostgresStorageBuilder::connect).
+    pub fn builder(url: impl Into<String>) -> PostgresStorageBuilder {
+        PostgresStorageBuilder {
+            url: url.into(),
+            schema: DEFAULT_SCHEMA.to_owned(),
+            pool_size: DEFAULT_POOL_SIZE,
+            writers: DEFAULT_WRITERS,
+            max_group_size: DEFAULT_MAX_GROUP,
+            max_group_bytes: DEFAULT_MAX_GROUP_BYTES,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
+            #[cfg(feature = "postgres-tls")]
+            tls: None,
+        }
+    }
+
+    /// The schema holding the store's tables, as configured (unquoted).
+    pub fn schema(&self) -> &str {
+        &self.shared.schema
+    }
+
+    /// The schema version this code writes (the newest it accepts).
+    pub fn schema_version() -> i32 {
+        schema::LATEST_VERSION
+    }
+
+    /// Stores every write already sent, then closes the connections.
+    /// Afterwards every operation fails with
+    /// [`PersistError::StorageUnavailable`]. Calling it again does nothing.
+    pub async fn close(&self) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let writers = std::mem::take(&mut *lock(&self.writers));
+        for _ in &writers {
+            let _ = self.sender.send(Message::Close);
+        }
+        for writer in writers {
+            let _ = writer.await;
+        }
+        // Whatever raced past the close flag is answered, not left waiting.
+        let mut queue = self.queue.lock().await;
+        queue.close();
+        while let Ok(message) = queue.try_recv() {
+            if let Message::Write(request) = message {
+                let _ = request.ack.send(Err(Failure {
+                    error: self.closed_error(),
+                    unknown: false,
+                }));
+            }
+        }
+        self.shared.pool.close();
+        tracing::info!(target = %self.shared.target, "closed PostgreSQL store");
+    }
+
+    fn closed_error(&self) -> PersistError {
+        PersistError::StorageUnavailable(format!(
+            "the PostgreSQL store ({}) is closed",
+            self.shared.target
+        ))
+    }
+
+    fn check_open(&self) -> Result<(), PersistError> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(self.closed_error());
+        }
+        Ok(())
+    }
+
+    /// Sends a journal write to the group-commit writers and waits for its
+    /// commit, within the operation bound.
+    async fn submit(&self, pid: &PersistenceId, events: Vec<Event>) -> Result<(), PersistError> {
+        self.check_open()?;
+        let Some(first) = events.first().map(|e| e.sequence) else {
+            return Ok(());
+        };
+        let key = (pid.clone(), first);
+        let earlier = lock(&self.unknown).get(&key);
+        let write_id = earlier.unwrap_or_else(|| self.ids.next());
+        let (ack, outcome) = oneshot::channel();
+        let request = Request {
+            pid: pid.clone(),
+            events,
+            write_id,
+            retrying_unknown: earlier.is_some(),
+            ack,
+        };
+        self.sender
+            .send(Message::Write(request))
+            .map_err(|_| self.closed_error())?;
+        let outcome = match tokio::time::timeout(self.shared.op_timeout, outcome).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(Failure {
+                error: PersistError::StorageUnavailable(format!(
+                    "the PostgreSQL store ({}) stopped before the write to `{pid}` finished; \
+                     it may or may not have been stored",
+                    self.shared.target
+                )),
+                unknown: true,
+            }),
+            Err(_) => Err(Failure {
+                error: self.shared.timed_out("writing events", true),
+                unknown: true,
+            }),
+        };
+        match outcome {
+            Ok(()) => {
+                if earlier.is_some() {
+                    lock(&self.unknown).remove(&key);
+                }
+                Ok(())
+            }
+            Err(Failure {
+                error,
+                unknown: true,
+            }) => {
+                lock(&self.unknown).insert(key, write_id);
+                Err(error)
+            }
+            Err(Failure { error, .. }) => {
+                if earlier.is_some() {
+                    lock(&self.unknown).remove(&key);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Checks the events of a journal write and checksums them.
+    fn events(
+        pid: &PersistenceId,
+        entries: &[(SequenceId, &str, &[u8])],
+    ) -> Result<Vec<Event>, PersistError> {
+        validate_batch(pid, entries)?;
+        refuse_nul(pid, "persistence id", &pid.0)?;
+        entries
+            .iter()
+            .map(|(seq, event_type, payload)| {
+                refuse_nul(pid, "event type", event_type)?;
+                Ok(Event {
+                    sequence: seq.0,
+                    checksum: i64::from(checksum::event(seq.0, event_type, payload)),
+                    event_type: (*event_type).to_owned(),
+                    payload: payload.to_vec(),
+                })
+            })
+            .collect()
+    }
+}
+
+impl fmt::Debug for PostgresStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStorage")
+            .field("target", &self.shared.target)
+            .field("operation_timeout", &self.shared.op_timeout)
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the store and its writer tasks share.
+pub(super) struct Shared {
+    pool: Pool,
+    sql: sql::Statements,
+    /// The schema as configured, and quoted for SQL.
+    schema: String,
+    quoted_schema: String,
+    /// "postgres://host:port/database, schema \"s\"", for messages (no password).
+    target: String,
+    op_timeout: Duration,
+}
+
+impl Shared {
+    /// A pooled connection, waiting no later than `deadline`.
+    async fn connection(&self, what: &str, deadline: Instant) -> Result<Object, PersistError> {
+        match tokio::time::timeout_at(deadline, self.pool.get()).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(PersistError::StorageUnavailable(format!(
+                "{what}: no connection to the PostgreSQL store ({}): {}",
+                self.target,
+                pool_error(&e)
+            ))),
+            Err(_) => Err(self.timed_out(what, false)),
+        }
+    }
+
+    /// A driver error, as every caller sees it: naming the store.
+    fn unavailable(&self, what: &str, e: &tokio_postgres::Error, unknown: bool) -> PersistError {
+        let outcome = if unknown {
+            "; the write may or may not have been stored"
+        } else {
+            ""
+        };
+        PersistError::StorageUnavailable(format!(
+            "{what} (PostgreSQL store {}): {}{outcome}",
+            self.target,
+            errors::describe(e)
+        ))
+    }
+
+    /// A failed operation's error; its connection is dropped when broken.
+    fn failed(
+        &self,
+        what: &str,
+        pid: &PersistenceId,
+        conn: Object,
+        e: &tokio_postgres::Error,
+    ) -> PersistError {
+        if errors::is_connection_broken(e) {
+            discard(conn);
+        }
+        if errors::is_too_large(e) {
+            return too_large(pid, e);
+        }
+        self.unavailable(what, e, false)
+    }
+
+    fn timed_out(&self, what: &str, unknown: bool) -> PersistError {
+        let outcome = if unknown {
+            "; the write may or may not have been stored"
+        } else {
+            ""
+        };
+        PersistError::StorageUnavailable(format!(
+            "{what} timed out after {:?} (PostgreSQL store {}){outcome}",
+            self.op_timeout, self.target
+        ))
+    }
+}
+
+/// Why a journal write failed, and whether it may have been stored anyway.
+#[derive(Debug, Clone)]
+pub(super) struct Failure {
+    error: PersistError,
+    unknown: bool,
+}
+
+/// Drops a connection instead of returning it to the pool.
+fn discard(conn: Object) {
+    drop(Object::take(conn));
+}
+
+fn pool_error(e: &deadpool_postgres::PoolError) -> String {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => errors::describe(e),
+        other => other.to_string(),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Only map updates happen under these locks: a poisoned one is intact.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// "postgres://host:port/database", from the parsed URL, without user or password.
+fn describe_target(config: &tokio_postgres::Config) -> String {
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            match host {
+                Host::Tcp(name) => format!("{name}:{port}"),
+                #[cfg(unix)]
+                Host::Unix(path) => format!("{}:{port}", path.display()),
+            }
+        })
+        .collect();
+    let hosts = if hosts.is_empty() {
+        "localhost".to_owned()
+    } else {
+        hosts.join(",")
+    };
+    format!(
+        "postgres://{hosts}/{}",
+        config.get_dbname().unwrap_or_default()
+    )
+}
+
+/// Refuses text PostgreSQL cannot store: the NUL character.
+fn refuse_nul(pid: &PersistenceId, what: &str, text: &str) -> Result<(), PersistError> {
+    if text.contains('\0') {
+        return Err(PersistError::InvalidInput {
+            persistence_id: pid.clone(),
+            detail: format!(
+                "the {what} contains a NUL character, which PostgreSQL text cannot hold"
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn too_large(pid: &PersistenceId, e: &tokio_postgres::Error) -> PersistError {
+    PersistError::InvalidInput {
+        persistence_id: PersistenceId(pid.0.chars().take(64).collect()),
+        detail: format!(
+            "the persistence id ({} bytes) is too long for a PostgreSQL index entry: {}",
+            pid.0.len(),
+            errors::describe(e)
+        ),
+    }
+}
+
+/// The writes whose outcome is unknown, by (persistence id, first sequence):
+/// the write_id they used, so that a retry can recognise its own rows.
+#[derive(Default)]
+struct UnknownWrites {
+    ids: HashMap<(PersistenceId, i64), i64>,
+    order: VecDeque<(PersistenceId, i64)>,
+}
+
+impl UnknownWrites {
+    fn get(&self, key: &(PersistenceId, i64)) -> Option<i64> {
+        if self.ids.is_empty() {
+            return None;
+        }
+        self.ids.get(key).copied()
+    }
+
+    fn insert(&mut self, key: (PersistenceId, i64), write_id: i64) {
+        if self.ids.insert(key.clone(), write_id).is_none() {
+            self.order.push_back(key);
+        }
+        while self.ids.len() > MAX_UNKNOWN_WRITES {
+            match self.order.pop_front() {
+                Some(oldest) => {
+                    self.ids.remove(&oldest);
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &(PersistenceId, i64)) {
+        if self.ids.remove(key).is_some() {
+            self.order.retain(|k| k != key);
+        }
+    }
+}
+
+/// Draws the write_id of each journal write: random across stores and
+/// processes, distinct within one (splitmix64 over a counter is a bijection).
+struct WriteIds {
+    seed: u64,
+    counter: AtomicU64,
+}
+
+impl WriteIds {
+    fn new() -> Self {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        std::process::id().hash(&mut hasher);
+        std::time::SystemTime::now().hash(&mut hasher);
+        Self {
+            seed: hasher.finish(),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> i64 {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let mut z = self
+            .seed
+            .wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) as i64
+    }
+}
+
+#[async_trait]
+impl JournalStorage for PostgresStorage {
+    async fn write_event(
+        &self,
+        persistence_id: &PersistenceId,
+        sequence_id: SequenceId,
+        event_type: &str,
+        payload: &[u8],
+    ) -> Result<(), PersistError> {
+        validate_sequence(persistence_id, sequence_id)?;
+        let events = Self::events(persistence_id, &[(sequence_id, event_type, payload)])?;
+        self.submit(persistence_id, events).await
+    }
+
+    async fn write_event_batch(
+        &self,
+        persistence_id: &PersistenceId,
+        entries: &[(SequenceId, &str, &[u8])],
+    ) -> Result<(), PersistError> {
+        let events = Self::events(persistence_id, entries)?;
+        self.submit(persistence_id, events).await
+    }
+
+    async fn read_events(
+        &self,
+        persistence_id: &PersistenceId,
+        from_sequence: SequenceId,
+    ) -> Result<Vec<JournalEntry>, PersistError> {
+        self.read_events_page(persistence_id, from_sequence, usize::MAX)
+            .await
+    }
+
+    async fn read_events_page(
+        &self,
+        persistence_id: &PersistenceId,
+        from_sequence: SequenceId,
+        max: usize,
+    ) -> Result<Vec<JournalEntry>, PersistError> {
+        if persistence_id.0.contains('\0') || max == 0 {
+            // Nothing can be stored under such an id.
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        // Rows are checked and converted as they arrive, while the server is
+        // still sending the rest: the two run on different cores.
+        with_conn!(self, "read events", persistence_id, |conn| {
+            let stmt = conn.prepare_cached(&self.shared.sql.read_events).await?;
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+                [&persistence_id.0, &from_sequence.0, &limit];
+            let rows = conn.query_raw(&stmt, params).await?;
+            futures_util::pin_mut!(rows);
+            let mut entries = Vec::with_capacity(max.min(PAGE_RESERVE));
+            while let Some(row) = rows.try_next().await? {
+                match read::event(&row, persistence_id) {
+                    Ok(entry) => entries.push(entry),
+                    Err(damaged) => return Ok(Err(damaged)),
+                }
+            }
+            Ok(Ok(entries))
+        })?
+    }
+
+    async fn read_highest_sequence(
+        &self,
+        persistence_id: &PersistenceId,
+    ) -> Result<Option<SequenceId>, PersistError> {
+        if persistence_id.0.contains('\0') {
+            return Ok(None);
+        }
+        let highest: i64 = with_conn!(self, "read the highest sequence", persistence_id, |conn| {
+            let stmt = conn.prepare_cached(&self.shared.sql.highest).await?;
+            conn.query_one(&stmt, &[&persistence_id.0])
+                .await?
+                .try_get(0)
+        })?;
+        Ok((highest > 0).then_some(SequenceId(highest)))
+    }
+
+    async fn delete_events_to(
+        &self,
+        persistence_id: &PersistenceId,
+        to_sequence: SequenceId,
+    ) -> Result<(), PersistError> {
+        if to_sequence.0 < 1 || persistence_id.0.contains('\0') {
+            return Ok(());
+        }
+        let sql = &self.shared.sql;
+        with_conn!(self, "delete events", persistence_id, |conn| {
+            let tx = conn.transaction().await?;
+            let highest: i64 = tx
+                .query_one(
+                    &tx.prepare_cached(&sql.highest).await?,
+                    &[&persistence_id.0],
+                )
+                .await?
+                .try_get(0)?;
+            if highest == 0 {
+                return tx.commit().await;
+            }
+            tx.execute(
+                &tx.prepare_cached(&sql.delete_events).await?,
+                &[&persistence_id.0, &to_sequence.0],
+            )
+            .await?;
+            // Sequences above the highest were never used: they stay free.
+            let deleted_to = to_sequence.0.min(highest);
+            tx.execute(
+                &tx.prepare_cached(&sql.upsert_meta).await?,
+                &[&persistence_id.0, &highest, &deleted_to],
+            )
+            .await?;
+            tx.commit().await
+        })
+    }
+}
+
+#[async_trait]
+impl SnapshotStorage for PostgresStorage {
+    async fn save_snapshot(
+        &self,
+        persistence_id: &PersistenceId,
+        sequence_id: SequenceId,
+        payload: &[u8],
+    ) -> Result<(), PersistError> {
+        refuse_nul(persistence_id, "persistence id", &persistence_id.0)?;
+        let checksum = i64::from(checksum::snapshot(sequence_id.0, payload));
+        with_conn!(self, "save a snapshot", persistence_id, |conn| {
+            let stmt = conn.prepare_cached(&self.shared.sql.save_snapshot).await?;
+            conn.execute(
+                &stmt,
+                &[&persistence_id.0, &sequence_id.0, &payload, &checksum],
+            )
+            .await
+        })
+        .map(drop)
+    }
+
+    async fn load_latest_snapshot(
+        &self,
+        persistence_id: &PersistenceId,
+    ) -> Result<Option<SnapshotEntry>, PersistError> {
+        if persistence_id.0.contains('\0') {
+            return Ok(None);
+        }
+        let row = with_conn!(self, "load the latest snapshot", persistence_id, |conn| {
+            let stmt = conn
+                .prepare_cached(&self.shared.sql.latest_snapshot)
+                .await?;
+            conn.query_opt(&stmt, &[&persistence_id.0]).await
+        })?;
+        row.map(|row| read::snapshot(&row, persistence_id))
+            .transpose()
+    }
+
+    async fn delete_snapshots_before(
+        &self,
+        persistence_id: &PersistenceId,
+        sequence_id: SequenceId,
+    ) -> Result<(), PersistError> {
+        if persistence_id.0.contains('\0') {
+            return Ok(());
+        }
+        with_conn!(self, "delete snapshots", persistence_id, |conn| {
+            let stmt = conn
+                .prepare_cached(&self.shared.sql.delete_snapshots)
+                .await?;
+            conn.execute(&stmt, &[&persistence_id.0, &sequence_id.0])
+                .await
+        })
+        .map(drop)
+    }
+}
+
+#[async_trait]
+impl StateStorage for PostgresStorage {
+    async fn save_state(
+        &self,
+        persistence_id: &PersistenceId,
+        payload: &[u8],
+    ) -> Result<(), PersistError> {
+        refuse_nul(persistence_id, "persistence id", &persistence_id.0)?;
+        let checksum = i64::from(checksum::state(payload));
+        with_conn!(self, "save a state", persistence_id, |conn| {
+            let stmt = conn.prepare_cached(&self.shared.sql.save_state).await?;
+            conn.execute(&stmt, &[&persistence_id.0, &payload, &checksum])
+                .await
+        })
+        .map(drop)
+    }
+
+    async fn load_state(
+        &self,
+        persistence_id: &PersistenceId,
+    ) -> Result<Option<Vec<u8>>, PersistError> {
+        if persistence_id.0.contains('\0') {
+            return Ok(None);
+        }
+        let row = with_conn!(self, "load a state", persistence_id, |conn| {
+            let stmt = conn.prepare_cached(&self.shared.sql.load_state).await?;
+            conn.query_opt(&stmt, &[&persistence_id.0]).await
+        })?;
+        row.map(|row| read::state(&row, persistence_id)).transpose()
+    }
+
+    async fn delete_state(&self, persistence_id: &PersistenceId) -> Result<(), PersistError> {
+        if persistence_id.0.contains('\0') {
+            return Ok(());
+        }
+        with_conn!(self, "delete a state", persistence_id, |conn| {
+            let stmt = conn.prepare_cached(&self.shared.sql.delete_state).await?;
+            conn.execute(&stmt, &[&persistence_id.0]).await
+        })
+        .map(drop)
+    }
+}
+
+/// A [`StorageProvider`] that hands out one [`PostgresStorage`] for every
+/// id: its journal, snapshots and state all live in the one database schema.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use dactor_persist::*;
+///
+/// # async fn example() -> Result<(), PersistError> {
+/// let provider = PostgresStorageProvider::connect("postgres://postgres@127.0.0.1/app").await?;
+/// let id = PersistenceId::new("Account", "a-1");
+/// assert!(provider.journal(&id).is_some());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PostgresStorageProvider {
+    storage: Arc<PostgresStorage>,
+}
+
+impl PostgresStorageProvider {
+    /// A provider over `storage`, shared with whoever else holds it.
+    pub fn from_storage(storage: Arc<PostgresStorage>) -> Self {
+        Self { storage }
+    }
+
+    /// Connects to `url` with the default options and provides the store.
+    ///
+    /// # Errors
+    ///
+    /// As [`PostgresStorageBuilder::connect`].
+    pub async fn connect(url: &str) -> Result<Self, PersistError> {
+        Ok(Self::from_storage(Arc::new(
+            PostgresStorage::connect(url).await?,
+        )))
+    }
+
+    /// The store this provider hands out.
+    pub fn storage(&self) -> &Arc<PostgresStorage> {
+        &self.storage
+    }
+}
+
+impl From<PostgresStorage> for PostgresStorageProvider {
+    fn from(storage: PostgresStorage) -> Self {
+        Self::from_storage(Arc::new(storage))
+    }
+}
+
+impl StorageProvider for PostgresStorageProvider {
+    fn journal(&self, _id: &PersistenceId) -> Option<Arc<dyn JournalStorage>> {
+        Some(self.storage.clone())
+    }
+
+    fn snapshots(&self, _id: &PersistenceId) -> Option<Arc<dyn SnapshotStorage>> {
+        Some(self.storage.clone())
+    }
+
+    fn state(&self, _id: &PersistenceId) -> Option<Arc<dyn StateStorage>> {
+        Some(self.storage.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_ids_are_distinct() {
+        let ids = WriteIds::new();
+        let drawn: std::collections::HashSet<i64> = (0..10_000).map(|_| ids.next()).collect();
+        assert_eq!(drawn.len(), 10_000);
+        assert_ne!(WriteIds::new().next(), WriteIds::new().next());
+    }
+
+    #[test]
+    fn unknown_writes_are_bounded_and_forgotten() {
+        let mut unknown = UnknownWrites::default();
+        let key = |n: i64| (PersistenceId::new("A", "1"), n);
+        unknown.insert(key(1), 10);
+        assert_eq!(unknown.get(&key(1)), Some(10));
+        unknown.remove(&key(1));
+        assert_eq!(unknown.get(&key(1)), None);
+        for n in 0..(MAX_UNKNOWN_WRITES as i64 + 10) {
+            unknown.insert(key(n), n);
+        }
+        assert_eq!(unknown.ids.len(), MAX_UNKNOWN_WRITES);
+        assert_eq!(unknown.get(&key(0)), None);
+        assert_eq!(
+            unknown.get(&key(MAX_UNKNOWN_WRITES as i64 + 9)),
+            Some(MAX_UNKNOWN_WRITES as i64 + 9)
+        );
+    }
+
+    #[test]
+    fn targets_never_show_the_password() {
+        let config: tokio_postgres::Config = "postgres://app:secret@db.example:6432/prod"
+            .parse()
+            .unwrap();
+        let target = describe_target(&config);
+        assert_eq!(target, "postgres://db.example:6432/prod");
+        assert!(!target.contains("secret"));
+    }
+
+    #[test]
+    fn nul_characters_are_refused_before_any_io() {
+        let pid = PersistenceId::new("A", "x\0y");
+        let err = PostgresStorage::events(&pid, &[(SequenceId(1), "E", b"")])
+            .err()
+            .unwrap();
+        assert!(matches!(err, PersistError::InvalidInput { .. }), "{err}");
+        let pid = PersistenceId::new("A", "1");
+        let err = PostgresStorage::events(&pid, &[(SequenceId(1), "E\0", b"")])
+            .err()
+            .unwrap();
+        assert!(matches!(err, PersistError::InvalidInput { .. }), "{err}");
+    }
+}

@@ -1,0 +1,146 @@
+//! The schema: checking the database is one this code may use, and applying
+//! the versioned migrations of `migrations/postgres/`.
+
+use std::time::Duration;
+
+use deadpool_postgres::Object;
+
+use super::{Shared, errors, sql};
+use crate::PersistError;
+
+/// The schema migrations, in order: (version, name, SQL with `{schema}`).
+/// Each is applied once, in the same transaction as the row recording it.
+const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../../../migrations/postgres/0001_init.sql"),
+)];
+
+/// The newest schema version this code knows.
+pub(super) const LATEST_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// How many times a migration that raced with another node's is looked at again.
+const ATTEMPTS: u32 = 5;
+
+impl Shared {
+    /// Creates the schema when missing, refuses one whose version is newer
+    /// than this code's, and applies the pending migrations. Several nodes may
+    /// run it at once: the version table's primary key lets exactly one
+    /// record each migration, and the others look again and find it done.
+    pub(super) async fn migrate(&self, conn: &mut Object) -> Result<(), PersistError> {
+        let mut attempt = 0;
+        loop {
+            match self.try_migrate(conn).await {
+                Ok(()) => return Ok(()),
+                Err(Step::Driver(what, e))
+                    if errors::is_migration_race(&e) && attempt < ATTEMPTS =>
+                {
+                    attempt += 1;
+                    tracing::debug!(error = %errors::describe(&e), what, attempt, "migration raced another node; looking again");
+                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                }
+                Err(Step::Driver(what, e)) => return Err(self.unavailable(what, &e, false)),
+                Err(Step::Refused(err)) => return Err(err),
+            }
+        }
+    }
+
+    async fn try_migrate(&self, conn: &mut Object) -> Result<(), Step> {
+        let driver = |what: &'static str| move |e| Step::Driver(what, e);
+        // Read first: a database this code must refuse is left untouched.
+        let has_table = conn
+            .query_opt(sql::version_table_exists!(), &[&self.schema])
+            .await
+            .map_err(driver("cannot look for the schema version table"))?
+            .is_some();
+        if has_table {
+            let current = self.version(conn).await?;
+            self.refuse_newer(current)?;
+            if current == LATEST_VERSION {
+                return Ok(());
+            }
+        } else {
+            let has_schema = conn
+                .query_opt(sql::schema_exists!(), &[&self.schema])
+                .await
+                .map_err(driver("cannot look for the schema"))?
+                .is_some();
+            if !has_schema {
+                conn.batch_execute(&self.in_schema(sql::create_schema!()))
+                    .await
+                    .map_err(driver("cannot create the schema"))?;
+            }
+            conn.batch_execute(&self.in_schema(sql::create_version_table!()))
+                .await
+                .map_err(driver("cannot create the schema version table"))?;
+        }
+
+        let tx = conn
+            .transaction()
+            .await
+            .map_err(driver("cannot start the migration transaction"))?;
+        let current: i32 = tx
+            .query_one(&self.in_schema(sql::schema_version!()), &[])
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(driver("cannot read the schema version"))?;
+        self.refuse_newer(current)?;
+        for (version, name, migration) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
+            tx.batch_execute(&self.in_schema(migration))
+                .await
+                .map_err(driver("a migration failed"))?;
+            tx.execute(&self.in_schema(sql::record_version!()), &[version, name])
+                .await
+                .map_err(driver("cannot record the schema version"))?;
+            tracing::info!(schema = %self.schema, version, name, "applied PostgreSQL migration");
+        }
+        tx.commit()
+            .await
+            .map_err(driver("cannot commit the migrations"))?;
+        Ok(())
+    }
+
+    async fn version(&self, conn: &Object) -> Result<i32, Step> {
+        conn.query_one(&self.in_schema(sql::schema_version!()), &[])
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(|e| Step::Driver("cannot read the schema version", e))
+    }
+
+    fn refuse_newer(&self, version: i32) -> Result<(), Step> {
+        if version > LATEST_VERSION {
+            return Err(Step::Refused(PersistError::IncompatibleStore(format!(
+                "{} has schema version {version}, newer than the newest this dactor-persist \
+                 knows ({LATEST_VERSION}); use a newer dactor-persist. Nothing was changed",
+                self.target
+            ))));
+        }
+        Ok(())
+    }
+
+    fn in_schema(&self, sql: &str) -> String {
+        sql::in_schema(sql, &self.quoted_schema)
+    }
+}
+
+/// Why a migration step failed.
+enum Step {
+    Driver(&'static str, tokio_postgres::Error),
+    Refused(PersistError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_one_up_from_one() {
+        for (i, (version, _, sql)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*version, i as i32 + 1);
+            assert!(
+                sql.contains("{schema}."),
+                "migration {version} names no table"
+            );
+        }
+    }
+}

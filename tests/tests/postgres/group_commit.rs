@@ -1,0 +1,170 @@
+//! Group commit: concurrent writes share statements, and a write that
+//! conflicts fails alone; another node's uncommitted write at the same key is
+//! waited for and decides the outcome.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dactor_persist::{JournalStorage, PersistError, PersistenceId, PostgresStorage, SequenceId};
+use libtest_mimic::Trial;
+
+use crate::support::{Schema, raw, trial};
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        trial(
+            "group_commit::a_conflicting_write_fails_alone",
+            conflicts_fail_alone,
+        ),
+        trial(
+            "group_commit::another_nodes_pending_write_decides",
+            pending_write_decides,
+        ),
+    ]
+}
+
+/// What one concurrent writer does, and whether it must be refused.
+enum Write {
+    One(i64),
+    Batch(Vec<i64>),
+}
+
+async fn conflicts_fail_alone() {
+    let schema = Schema::new("group");
+    // One writer, large groups: every request below shares a few statements.
+    let store: Arc<PostgresStorage> =
+        Arc::new(schema.builder().writers(1).connect().await.unwrap());
+    let taken = PersistenceId::new("Taken", "1");
+    store
+        .write_event_batch(
+            &taken,
+            &[
+                (SequenceId(1), "Old", b"old".as_slice()),
+                (SequenceId(2), "Old", b"old".as_slice()),
+                (SequenceId(3), "Old", b"old".as_slice()),
+            ],
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..400i64 {
+        let store = store.clone();
+        let taken = taken.clone();
+        tasks.push(tokio::spawn(async move {
+            // Every fifth write collides with a stored event; the rest are new.
+            let (pid, write, must_fail) = match i % 5 {
+                0 => (taken, Write::One(1 + i % 3), true),
+                1 => (taken, Write::Batch(vec![100 + i, 2, 200 + i]), true),
+                2 => (
+                    PersistenceId::new("Batch", &i.to_string()),
+                    Write::Batch(vec![1, 2, 3]),
+                    false,
+                ),
+                _ => (
+                    PersistenceId::new("One", &i.to_string()),
+                    Write::One(1),
+                    false,
+                ),
+            };
+            let result = match &write {
+                Write::One(seq) => {
+                    store
+                        .write_event(&pid, SequenceId(*seq), "New", b"new")
+                        .await
+                }
+                Write::Batch(seqs) => {
+                    let entries: Vec<(SequenceId, &str, &[u8])> = seqs
+                        .iter()
+                        .map(|s| (SequenceId(*s), "New", b"new".as_slice()))
+                        .collect();
+                    store.write_event_batch(&pid, &entries).await
+                }
+            };
+            (i, pid, must_fail, result)
+        }));
+    }
+    for task in tasks {
+        let (i, pid, must_fail, result) = task.await.unwrap();
+        match (must_fail, result) {
+            (
+                true,
+                Err(PersistError::SequenceConflict {
+                    persistence_id,
+                    sequence_id,
+                }),
+            ) => {
+                assert_eq!(persistence_id, pid);
+                let expected = if i % 5 == 0 { 1 + i % 3 } else { 2 };
+                assert_eq!(sequence_id, SequenceId(expected), "write {i}");
+            }
+            (false, Ok(())) => {
+                let expected = if i % 5 == 2 { 3 } else { 1 };
+                assert_eq!(
+                    store.read_events(&pid, SequenceId(0)).await.unwrap().len(),
+                    expected,
+                    "write {i}"
+                );
+            }
+            (must_fail, other) => panic!("write {i} (must fail: {must_fail}): {other:?}"),
+        }
+    }
+    // The refused batches left nothing behind: only the three old events.
+    let events = store.read_events(&taken, SequenceId(0)).await.unwrap();
+    assert_eq!(events.len(), 3);
+    assert!(events.iter().all(|e| e.event_type == "Old"));
+    store.close().await;
+}
+
+async fn pending_write_decides() {
+    let schema = Schema::new("pending");
+    let store = schema.store().await;
+    let pid = PersistenceId::new("Node", "1");
+    let insert = format!(
+        "INSERT INTO {}.journal (persistence_id, sequence, event_type, payload, checksum, write_id) \
+         VALUES ($1, $2, 'Other', '\\x00'::bytea, 0, 0)",
+        schema.quoted()
+    );
+    for commit in [true, false] {
+        let seq = if commit { 1i64 } else { 2 };
+        // Another node has inserted the key but not committed yet.
+        let mut other = raw().await;
+        let tx = other.transaction().await.unwrap();
+        tx.execute(&insert, &[&pid.0, &seq]).await.unwrap();
+        let writer = {
+            let store = store.clone();
+            let pid = pid.clone();
+            tokio::spawn(
+                async move { store.write_event(&pid, SequenceId(seq), "Mine", b"m").await },
+            )
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !writer.is_finished(),
+            "the write did not wait for the pending one"
+        );
+        if commit {
+            tx.commit().await.unwrap();
+            match writer.await.unwrap() {
+                Err(PersistError::SequenceConflict { sequence_id, .. }) => {
+                    assert_eq!(sequence_id, SequenceId(1))
+                }
+                other => panic!("expected a conflict once the other node committed: {other:?}"),
+            }
+        } else {
+            tx.rollback().await.unwrap();
+            writer.await.unwrap().unwrap();
+        }
+    }
+    let events = store.read_events(&pid, SequenceId(0)).await;
+    // Event 1 is the other node's (its checksum is not ours: reading it is damage).
+    assert!(
+        matches!(events, Err(PersistError::CorruptEntry { .. })),
+        "{events:?}"
+    );
+    let page = store
+        .read_events_page(&pid, SequenceId(2), 10)
+        .await
+        .unwrap();
+    assert_eq!(page[0].event_type, "Mine");
+    store.close().await;
+}
