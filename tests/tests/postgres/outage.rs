@@ -25,10 +25,16 @@ const BOUND: Duration = Duration::from_secs(1);
 const SLACK: Duration = Duration::from_millis(750);
 
 pub fn trials() -> Vec<Trial> {
-    vec![trial(
-        "outage::writes_fail_in_bounds_and_resume_after_an_outage",
-        outage,
-    )]
+    vec![
+        trial(
+            "outage::writes_fail_in_bounds_and_resume_after_an_outage",
+            outage,
+        ),
+        trial(
+            "outage::a_write_committed_unseen_is_settled_when_retried",
+            committed_unseen,
+        ),
+    ]
 }
 
 /// `host:port` of the test server, and its URL with that replaced by the proxy.
@@ -178,5 +184,104 @@ async fn outage() {
         "outage: {} events acknowledged, all stored",
         acknowledged.len()
     );
+    direct.close().await;
+}
+
+/// The server commits a write but its answer is lost (the proxy drops the
+/// answers): the caller gets `StorageUnavailable` within the bound. Retried
+/// with the same contents, the write succeeds, since the rows are its own;
+/// a different write at those sequences is still a conflict, and so is the
+/// same write from another store (another node).
+async fn committed_unseen() {
+    let schema = Schema::new("unseen");
+    let direct = schema.store().await;
+    let url = server();
+    let (upstream, _) = through_proxy(&url, 1);
+    let proxy = Proxy::start(upstream).await;
+    let (_, proxied) = through_proxy(&url, proxy.port);
+    let store = PostgresStorage::builder(proxied)
+        .schema(&schema.name)
+        .pool_size(2)
+        .writers(1)
+        .connect_timeout(BOUND)
+        .operation_timeout(BOUND)
+        .connect()
+        .await
+        .expect("connect through the proxy");
+    let single = PersistenceId::new("Unseen", "single");
+    let batch = PersistenceId::new("Unseen", "batch");
+    let batch_entries: Vec<(SequenceId, &str, &[u8])> = vec![
+        (SequenceId(1), "B", b"one".as_slice()),
+        (SequenceId(2), "B", b"two".as_slice()),
+    ];
+    // Warm the pool: both connections open before the answers are dropped.
+    store
+        .write_event(&single, SequenceId(1), "A", b"a")
+        .await
+        .unwrap();
+
+    proxy.set(Mode::Deaf);
+    match store
+        .write_event(&single, SequenceId(2), "A", b"unseen")
+        .await
+    {
+        Err(PersistError::StorageUnavailable(msg)) => {
+            assert!(msg.contains("may or may not"), "{msg}")
+        }
+        other => panic!("a write whose answer was lost: {other:?}"),
+    }
+    // The batch needs a transaction (and, its connection gone, a new
+    // connection): it never gets as far as its INSERT.
+    match store.write_event_batch(&batch, &batch_entries).await {
+        Err(PersistError::StorageUnavailable(_)) => {}
+        other => panic!("a batch whose answers were lost: {other:?}"),
+    }
+    proxy.set(Mode::Forward);
+    // The server did store the single event (one autocommit statement), as
+    // the direct connection shows. The batch runs in a transaction whose
+    // BEGIN was never answered: it stalled there and is not stored; its
+    // retry must then store it, once.
+    assert_eq!(
+        direct.read_highest_sequence(&single).await.unwrap(),
+        Some(SequenceId(2))
+    );
+
+    // Another node writing the very same event is refused: the rows are not its own.
+    match direct
+        .write_event(&single, SequenceId(2), "A", b"unseen")
+        .await
+    {
+        Err(PersistError::SequenceConflict { .. }) => {}
+        other => panic!("the same write from another store: {other:?}"),
+    }
+    // The same store retrying with different contents is refused too.
+    match store
+        .write_event(&single, SequenceId(2), "A", b"changed")
+        .await
+    {
+        Err(PersistError::SequenceConflict { .. }) => {}
+        other => panic!("a different write at the unseen sequence: {other:?}"),
+    }
+    // Retrying the very writes settles them as stored, once each.
+    store
+        .write_event(&single, SequenceId(2), "A", b"unseen")
+        .await
+        .expect("the retried single write");
+    store
+        .write_event_batch(&batch, &batch_entries)
+        .await
+        .expect("the retried batch");
+    let events = direct.read_events(&batch, SequenceId(0)).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].payload, b"two");
+    // Settled: a third try is an ordinary conflict again.
+    match store
+        .write_event(&single, SequenceId(2), "A", b"unseen")
+        .await
+    {
+        Err(PersistError::SequenceConflict { .. }) => {}
+        other => panic!("a write already settled, tried again: {other:?}"),
+    }
+    store.close().await;
     direct.close().await;
 }

@@ -17,6 +17,10 @@ pub enum Mode {
     /// Closes every connection, and new ones as soon as they are accepted:
     /// a server that went away.
     Refuse,
+    /// Passes the client's bytes to the server but drops the answers: the
+    /// server does the work (commits) and the client never hears of it.
+    /// Connections are closed when the mode changes (bytes were lost).
+    Deaf,
 }
 
 /// A proxy on a free loopback port, forwarding to `upstream`.
@@ -68,8 +72,9 @@ async fn relay(client: TcpStream, upstream: String, mut mode: watch::Receiver<Mo
     match current {
         Mode::Refuse => return,
         Mode::Blackhole => return hold(&mut mode).await,
-        Mode::Forward => {}
+        Mode::Forward | Mode::Deaf => {}
     }
+    let mut deaf = current == Mode::Deaf;
     let Ok(server) = TcpStream::connect(&upstream).await else {
         return;
     };
@@ -91,7 +96,7 @@ async fn relay(client: TcpStream, upstream: String, mut mode: watch::Receiver<Mo
             },
             read = server_read.read(&mut down) => match read {
                 Ok(n) if n > 0 => {
-                    if client_write.write_all(&down[..n]).await.is_err() {
+                    if !deaf && client_write.write_all(&down[..n]).await.is_err() {
                         return;
                     }
                 }
@@ -102,10 +107,15 @@ async fn relay(client: TcpStream, upstream: String, mut mode: watch::Receiver<Mo
                     return;
                 }
                 let now = *mode.borrow_and_update();
+                if deaf && now != Mode::Deaf {
+                    // Answers were dropped: this connection cannot go on.
+                    return;
+                }
                 match now {
                     Mode::Forward => {}
                     Mode::Refuse => return,
                     Mode::Blackhole => return hold(&mut mode).await,
+                    Mode::Deaf => deaf = true,
                 }
             }
         }

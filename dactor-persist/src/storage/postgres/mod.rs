@@ -607,12 +607,10 @@ impl PostgresStorage {
                 lock(&self.unknown).insert(key, write_id);
                 Err(error)
             }
-            Err(Failure { error, .. }) => {
-                if earlier.is_some() {
-                    lock(&self.unknown).remove(&key);
-                }
-                Err(error)
-            }
+            // Kept after a conflict: the rows may be that earlier attempt's
+            // with other contents than this write's, and the very write may
+            // still come to settle it.
+            Err(Failure { error, .. }) => Err(error),
         }
     }
 
