@@ -30,6 +30,12 @@ pub(super) fn is_outcome_unknown(e: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// A unique violation (23505): on the journal's key, another writer holds
+/// the sequence.
+pub(super) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+    matches!(e.code(), Some(code) if *code == SqlState::UNIQUE_VIOLATION)
+}
+
 /// A value too large for an index entry (PostgreSQL's b-tree keys hold about
 /// 2.7 KB, after compression): a persistence id that long cannot be stored.
 pub(super) fn is_too_large(e: &tokio_postgres::Error) -> bool {

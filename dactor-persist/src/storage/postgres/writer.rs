@@ -227,6 +227,19 @@ impl Shared {
                     }
                     return outcomes;
                 }
+                // ON CONFLICT DO NOTHING means the key never raises this;
+                // should a server raise it all the same, it is what it says.
+                Ok(Err(e)) if group.len() == 1 && errors::is_unique_violation(&e) => {
+                    return everyone(Failure {
+                        error: PersistError::SequenceConflict {
+                            persistence_id: group[0].pid.clone(),
+                            sequence_id: SequenceId(
+                                group[0].events.first().map_or(0, |e| e.sequence),
+                            ),
+                        },
+                        unknown: false,
+                    });
+                }
                 Ok(Err(e)) if group.len() == 1 && errors::is_too_large(&e) => {
                     return everyone(Failure {
                         error: super::too_large(&group[0].pid, &e),
