@@ -203,9 +203,13 @@ impl PostgresStorageBuilder {
         self
     }
 
-    /// Connects over TLS, with this rustls configuration (its root
-    /// certificates decide which servers are trusted). Without it the store
-    /// connects in plain text, and a URL with `sslmode=require` fails.
+    /// Connects over TLS, with this rustls 0.23 configuration (its root
+    /// certificates decide which servers are trusted); build it with a
+    /// crypto provider, e.g. `rustls::ClientConfig::builder_with_provider(
+    /// Arc::new(rustls::crypto::ring::default_provider()))`. The URL's
+    /// `sslmode` still applies: `require` refuses a server without TLS.
+    /// Without this the store connects in plain text, and a URL with
+    /// `sslmode=require` fails.
     #[cfg(feature = "postgres-tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres-tls")))]
     pub fn tls(mut self, config: rustls::ClientConfig) -> Self {
