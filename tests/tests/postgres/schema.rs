@@ -87,7 +87,7 @@ async fn concurrent_connects() {
         )
         .await
         .unwrap();
-    let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    let versions: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
     assert_eq!(versions, vec![1]);
 }
 

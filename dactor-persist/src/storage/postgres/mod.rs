@@ -514,7 +514,7 @@ impl PostgresStorage {
     }
 
     /// The schema version this code writes (the newest it accepts).
-    pub fn schema_version() -> i32 {
+    pub fn schema_version() -> i64 {
         schema::LATEST_VERSION
     }
 

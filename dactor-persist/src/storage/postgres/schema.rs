@@ -10,14 +10,14 @@ use crate::PersistError;
 
 /// The schema migrations, in order: (version, name, SQL with `{schema}`).
 /// Each is applied once, in the same transaction as the row recording it.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
     1,
     "init",
     include_str!("../../../migrations/postgres/0001_init.sql"),
 )];
 
 /// The newest schema version this code knows.
-pub(super) const LATEST_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+pub(super) const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 /// How many times a migration that raced with another node's is looked at again.
 const ATTEMPTS: u32 = 5;
@@ -79,7 +79,7 @@ impl Shared {
             .transaction()
             .await
             .map_err(driver("cannot start the migration transaction"))?;
-        let current: i32 = tx
+        let current: i64 = tx
             .query_one(&self.in_schema(sql::schema_version!()), &[])
             .await
             .and_then(|row| row.try_get(0))
@@ -100,14 +100,14 @@ impl Shared {
         Ok(())
     }
 
-    async fn version(&self, conn: &Object) -> Result<i32, Step> {
+    async fn version(&self, conn: &Object) -> Result<i64, Step> {
         conn.query_one(&self.in_schema(sql::schema_version!()), &[])
             .await
             .and_then(|row| row.try_get(0))
             .map_err(|e| Step::Driver("cannot read the schema version", e))
     }
 
-    fn refuse_newer(&self, version: i32) -> Result<(), Step> {
+    fn refuse_newer(&self, version: i64) -> Result<(), Step> {
         if version > LATEST_VERSION {
             return Err(Step::Refused(PersistError::IncompatibleStore(format!(
                 "{} has schema version {version}, newer than the newest this dactor-persist \
@@ -136,7 +136,7 @@ mod tests {
     #[test]
     fn migrations_are_numbered_one_up_from_one() {
         for (i, (version, _, sql)) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(*version, i as i32 + 1);
+            assert_eq!(*version, i as i64 + 1);
             assert!(
                 sql.contains("{schema}."),
                 "migration {version} names no table"

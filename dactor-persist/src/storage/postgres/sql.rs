@@ -176,10 +176,12 @@ WHERE table_schema = $1 AND table_name = 'dactor_persist_schema'"
 
 /// The table recording which migrations were applied. It is created before
 /// any migration runs, so it cannot live in one of them.
+/// (BIGINT rather than INTEGER: INTEGER is 64-bit on CockroachDB and 32-bit
+/// elsewhere, and the store reads one type.)
 macro_rules! create_version_table {
     () => {
         "CREATE TABLE IF NOT EXISTS {schema}.dactor_persist_schema (
-    version    INTEGER     NOT NULL PRIMARY KEY,
+    version    BIGINT      NOT NULL PRIMARY KEY,
     name       TEXT        NOT NULL,
     applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
 )"
