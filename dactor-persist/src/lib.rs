@@ -16,7 +16,10 @@
 //! # Modules
 //!
 //! - [`actor`]: [`Actor`] and [`PersistentActor`]
-//! - [`storage`]: the storage traits and backends ([`InMemoryStorage`])
+//! - [`storage`]: the storage traits and backends: [`InMemoryStorage`];
+//!   `SqliteStorage` (feature `sqlite`, on by default); `PostgresStorage`
+//!   (feature `postgres`, for PostgreSQL, CockroachDB and YugabyteDB shared by
+//!   several nodes; `postgres-tls` adds TLS)
 //! - [`prelude`]: everything an actor author needs, in one `use`
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
