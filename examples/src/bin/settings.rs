@@ -5,9 +5,9 @@
 //! cargo run -p dactor-persist-examples --bin settings            # ./settings.db
 //! ```
 
+use dactor_persist::SqliteStorageProvider;
 use dactor_persist::prelude::*;
 use dactor_persist::runtime::{Context, Handler, Message, Runtime};
-use dactor_persist::SqliteStorageProvider;
 
 #[derive(Debug, Default, DurableState)]
 #[persist(entity = "Prefs", save_every = 5)]
@@ -65,11 +65,16 @@ impl Handler<Show> for Prefs {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "settings.db".to_owned());
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "settings.db".to_owned());
     let storage = SqliteStorageProvider::open(&path).await?;
     let runtime = Runtime::builder().storage(storage.clone()).build();
     let prefs = runtime
-        .spawn_durable_state(Prefs { user: "ada".into(), ..Default::default() })
+        .spawn_durable_state(Prefs {
+            user: "ada".into(),
+            ..Default::default()
+        })
         .await?;
     println!("recovered  {}", prefs.ask(Show).await?);
     prefs.tell(SetTheme("dark")).await?;
@@ -82,7 +87,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let runtime = Runtime::builder().storage(storage.clone()).build();
     let prefs = runtime
-        .spawn_durable_state(Prefs { user: "ada".into(), ..Default::default() })
+        .spawn_durable_state(Prefs {
+            user: "ada".into(),
+            ..Default::default()
+        })
         .await?;
     println!("restarted  {}", prefs.ask(Show).await?);
     runtime.shutdown().await;
