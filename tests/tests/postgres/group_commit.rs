@@ -20,6 +20,10 @@ pub fn trials() -> Vec<Trial> {
             "group_commit::another_nodes_pending_write_decides",
             pending_write_decides,
         ),
+        trial(
+            "group_commit::closing_answers_every_write",
+            closing_answers_every_write,
+        ),
     ]
 }
 
@@ -167,4 +171,51 @@ async fn pending_write_decides() {
         .unwrap();
     assert_eq!(page[0].event_type, "Mine");
     store.close().await;
+}
+
+/// Closing while writes are in flight answers every one of them: each is
+/// stored and acknowledged, or refused as `StorageUnavailable` and not
+/// stored. None waits forever, none is lost after its acknowledgement.
+async fn closing_answers_every_write() {
+    let schema = Schema::new("closing");
+    let store = schema.store().await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            // Writes until the store refuses one: every task has a write in
+            // flight when the close comes.
+            let pid = PersistenceId::new("Closing", &i.to_string());
+            let mut seq = 1;
+            loop {
+                match store.write_event(&pid, SequenceId(seq), "E", b"x").await {
+                    Ok(()) => seq += 1,
+                    Err(e) => return (pid, seq - 1, e),
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::timeout(Duration::from_secs(10), store.close())
+        .await
+        .expect("close finished");
+    let reader = schema.store().await;
+    let mut acknowledged = 0;
+    for task in tasks {
+        let (pid, last_ack, error) = tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("every write is answered")
+            .unwrap();
+        assert!(
+            matches!(error, PersistError::StorageUnavailable(_)),
+            "{pid}: {error:?}"
+        );
+        // Exactly the acknowledged events: the refused one is not stored.
+        let stored = reader.read_events(&pid, SequenceId(0)).await.unwrap();
+        assert_eq!(stored.len() as i64, last_ack, "{pid}");
+        acknowledged += last_ack;
+    }
+    assert!(acknowledged > 0, "nothing was written before the close");
+    eprintln!("closing: {acknowledged} events acknowledged before the close, all stored");
+    reader.close().await;
 }
