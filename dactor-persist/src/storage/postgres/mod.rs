@@ -319,8 +319,10 @@ impl PostgresStorageBuilder {
 /// It implements [`JournalStorage`], [`SnapshotStorage`] and [`StateStorage`]
 /// and keeps the whole storage contract (see [`crate::storage`]). Share it as
 /// an `Arc`, and hand it to a runtime through [`PostgresStorageProvider`].
-/// It works with PostgreSQL (12 and later), and is written to the SQL that
-/// CockroachDB and YugabyteDB accept too.
+/// Its tests run against PostgreSQL 15; its SQL needs nothing newer than
+/// PostgreSQL 9.5 (`ON CONFLICT`), and keeps to what CockroachDB and
+/// YugabyteDB accept too (checked against their documentation, not yet
+/// against their servers).
 ///
 /// # How it works
 ///
