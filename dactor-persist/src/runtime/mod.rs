@@ -179,7 +179,8 @@ impl Runtime {
     /// provider has no journal or snapshot store for the actor's id;
     /// [`PersistError::AlreadyRunning`] when an actor with the same
     /// persistence id is alive in this runtime; [`PersistError::ActorStopped`]
-    /// after [`shutdown`](Runtime::shutdown).
+    /// after [`shutdown`](Runtime::shutdown); [`PersistError::InvalidInput`]
+    /// when called outside a tokio runtime.
     pub async fn spawn_event_sourced<A: EventSourced>(
         &self,
         actor: A,
@@ -232,6 +233,12 @@ impl Runtime {
         F: FnOnce(task::Hosted<A>) -> Fut,
         Fut: std::future::Future<Output = String> + Send + 'static,
     {
+        let Ok(tokio) = tokio::runtime::Handle::try_current() else {
+            return Err(PersistError::InvalidInput {
+                persistence_id: pid,
+                detail: "actors are hosted on tokio: spawn them from inside a tokio runtime".into(),
+            });
+        };
         let (tx, rx) = mpsc::channel(self.inner.mailbox_capacity);
         let (status_tx, status_rx) = watch::channel(ActorStatus::Recovering);
         let generation = {
@@ -272,10 +279,10 @@ impl Runtime {
             rx,
             status: status_tx.clone(),
         };
-        let actor_task = tokio::spawn(run(hosted));
+        let actor_task = tokio.spawn(run(hosted));
         let runtime = self.clone();
         let supervised_pid = pid.clone();
-        tokio::spawn(async move {
+        tokio.spawn(async move {
             let reason = match actor_task.await {
                 Ok(reason) => reason,
                 Err(e) if e.is_panic() => {

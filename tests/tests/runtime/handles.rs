@@ -128,3 +128,22 @@ async fn a_full_mailbox_pushes_back() {
     gate.add_permits(10);
     assert_eq!(counter.ask(Get).await.unwrap(), (4, SequenceId(4)));
 }
+
+#[test]
+fn spawning_outside_tokio_is_an_error_not_a_panic() {
+    let runtime = Runtime::builder()
+        .storage(InMemoryStorageProvider::new())
+        .build();
+    // A minimal executor that is not tokio: the spawn future completes at once.
+    let mut fut = std::pin::pin!(runtime.spawn_event_sourced(Counter::new("nt")));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let std::task::Poll::Ready(result) = fut.as_mut().poll(&mut cx) else {
+        panic!("spawn does not wait");
+    };
+    let err = result.unwrap_err();
+    assert!(
+        matches!(&err, PersistError::InvalidInput { detail, .. } if detail.contains("tokio")),
+        "{err:?}"
+    );
+    assert_eq!(runtime.actor_count(), 0);
+}
