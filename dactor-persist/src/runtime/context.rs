@@ -306,11 +306,22 @@ impl<A: EventSourced> Context<A> {
             }
             _ => journal.write_event_batch(&self.pid, entries).await,
         };
-        let mut err = match first_try {
-            Ok(()) => return Ok(()),
-            Err(err) => err,
-        };
-        let journal = journal.clone();
+        match first_try {
+            Ok(()) => Ok(()),
+            // Boxed so that the retry machinery does not weigh on the fast
+            // path's future.
+            Err(err) => Box::pin(self.retry_events(entries, err)).await,
+        }
+    }
+
+    /// The slow path of [`write_events`](Context::write_events): the policy
+    /// after a failed first try.
+    async fn retry_events(
+        &mut self,
+        entries: &[(SequenceId, &str, &[u8])],
+        mut err: PersistError,
+    ) -> Result<(), PersistError> {
+        let journal = self.journal()?.0;
         let journal = &*journal;
         let pid = self.pid.clone();
         let (from, to) = match (entries.first(), entries.last()) {
@@ -402,7 +413,7 @@ impl<A: EventSourced> Context<A> {
         };
         let every = every.max(1) as i64;
         if (first.0 - 1) / every != last.0 / every {
-            self.auto_snapshot(actor).await;
+            Box::pin(self.auto_snapshot(actor)).await;
         }
     }
 
