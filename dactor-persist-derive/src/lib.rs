@@ -126,6 +126,38 @@ use crate::attr::{Derive, Errors};
 /// assert_eq!(config.interval, Some(std::time::Duration::from_secs(30)));
 /// assert!(config.delete_events_on_snapshot);
 /// ```
+///
+/// `manual_actor`, `schema_version` and `crate` together: the actor brings its
+/// own `Actor` impl, its snapshots are versioned by hand, and the runtime crate
+/// is reached under another name.
+///
+/// ```
+/// extern crate dactor_persist as persist;
+/// use persist::prelude::*;
+///
+/// #[derive(PersistentEvent)]
+/// #[persist(crate = "persist")]
+/// enum Moved { By(i32) }
+///
+/// #[derive(EventSourced)]
+/// #[persist(crate = "persist", entity = "Cursor", event = Moved, apply = Self::on,
+///           manual_actor, schema_version = 2)]
+/// struct Cursor { #[persist(id)] id: u8, at: i32, #[persist(sequence)] seq: SequenceId }
+///
+/// impl Cursor { fn on(&mut self, Moved::By(d): &Moved) { self.at += d; } }
+///
+/// impl Actor for Cursor {
+///     type Args = u8;
+///     type Deps = i32;
+///     fn create(id: u8, start: i32) -> Self { Cursor { id, at: start, seq: SequenceId(0) } }
+/// }
+///
+/// let c = Cursor::create(4, 10);
+/// let v2 = c.snapshot_payload().unwrap();
+/// let mut back = Cursor::create(4, 0);
+/// back.restore_snapshot(v2).unwrap();
+/// assert_eq!(back.at, 10);
+/// ```
 #[proc_macro_derive(EventSourced, attributes(persist))]
 pub fn derive_event_sourced(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
