@@ -86,12 +86,11 @@ pub(super) fn open_writer(
         ),
         // 16 MiB of page cache: a group commit touches many pages.
         ("cache_size", "-16384"),
-        // Checkpoint (copy the WAL into the file, and flush it) every 16384
-        // pages (64 MiB of WAL) rather than SQLite's 1000: writes of many
-        // actors dirty one page per actor, and with the default a checkpoint
-        // ran every other group commit. Measured in BENCHMARKS.md.
-        ("wal_autocheckpoint", "16384"),
-        // After a checkpoint, cut the WAL file back to 64 MiB.
+        // The writer moves the checkpoint threshold with its load; see
+        // `Checkpoints` in writer.rs. It starts at SQLite's default.
+        ("wal_autocheckpoint", "1000"),
+        // Keep up to 64 MiB of WAL file after a checkpoint: rewriting blocks
+        // already allocated makes a commit's flush cheaper than growing it.
         ("journal_size_limit", "67108864"),
     ] {
         conn.pragma_update(None, pragma, value)
