@@ -1,0 +1,491 @@
+//! The PostgreSQL benchmark: the store against raw tokio-postgres, measured
+//! in the same run against the same server. Results go to `BENCHMARKS.md`.
+//!
+//! ```sh
+//! DACTOR_PERSIST_PG_URL=postgres://postgres@127.0.0.1:5432/test \
+//!     cargo run --release -p dactor-persist-benches --bin postgres [-- --runs 5]
+//! ```
+//!
+//! Every figure is the median of `--runs` runs (default 5; 3 for the 1M-event
+//! recovery). Each run works in a fresh schema, dropped afterwards. The raw
+//! baselines write the store's own table (created from the same migration),
+//! one prepared statement, with the same payloads.
+
+use std::error::Error;
+use std::sync::Arc;
+use std::time::Instant;
+
+use dactor_persist::{
+    Actor, EventSourced, JournalStorage, PersistError, PersistenceId, PersistentActor,
+    PostgresStorage, SequenceId, recover_event_sourced,
+};
+use serde::{Deserialize, Serialize};
+use tokio_postgres::{Client, NoTls};
+
+type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
+
+/// The store's schema, so that the raw baselines write the same table.
+const MIGRATION: &str = include_str!("../../../dactor-persist/migrations/postgres/0001_init.sql");
+
+const SEQUENTIAL_EVENTS: usize = 2_000;
+const RAW_CONNECTIONS: usize = 64;
+const RAW_PARALLEL_EVENTS: usize = 20_000;
+const RAW_GROUP: usize = 1_000;
+const RAW_GROUPED_EVENTS: usize = 200_000;
+const ACTORS: usize = 1_000;
+const EVENTS_PER_ACTOR: usize = 100;
+const REPLAY_EVENTS: i64 = 1_000_000;
+
+// ---------------------------------------------------------------------------
+// The actor: a hand-written event-sourced counter with postcard events.
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Serialize, Deserialize)]
+enum CounterEvent {
+    Added(u64),
+}
+
+struct Counter {
+    id: String,
+    value: u64,
+    seq: SequenceId,
+}
+
+impl Counter {
+    fn new(id: &str) -> Self {
+        Counter {
+            id: id.to_owned(),
+            value: 0,
+            seq: SequenceId(0),
+        }
+    }
+}
+
+impl Actor for Counter {
+    type Args = ();
+    type Deps = ();
+    fn create(_: (), _: ()) -> Self {
+        Counter::new("default")
+    }
+}
+
+impl PersistentActor for Counter {
+    fn persistence_id(&self) -> PersistenceId {
+        PersistenceId::new("Counter", &self.id)
+    }
+}
+
+impl EventSourced for Counter {
+    type Event = CounterEvent;
+
+    fn apply(&mut self, event: &CounterEvent) {
+        match event {
+            CounterEvent::Added(n) => self.value = self.value.wrapping_add(*n),
+        }
+    }
+    fn deserialize_event(&self, payload: &[u8]) -> Result<CounterEvent, PersistError> {
+        postcard::from_bytes(payload).map_err(|e| PersistError::SerializationFailed(e.to_string()))
+    }
+    fn serialize_event(&self, event: &CounterEvent) -> Result<Vec<u8>, PersistError> {
+        postcard::to_allocvec(event).map_err(|e| PersistError::SerializationFailed(e.to_string()))
+    }
+    fn event_type(&self, _: &CounterEvent) -> &'static str {
+        "Added"
+    }
+    fn restore_snapshot(&mut self, payload: Vec<u8>) -> Result<(), PersistError> {
+        self.value = postcard::from_bytes(&payload)
+            .map_err(|e| PersistError::SerializationFailed(e.to_string()))?;
+        Ok(())
+    }
+    fn snapshot_payload(&self) -> Result<Vec<u8>, PersistError> {
+        postcard::to_allocvec(&self.value)
+            .map_err(|e| PersistError::SerializationFailed(e.to_string()))
+    }
+    fn last_sequence_id(&self) -> SequenceId {
+        self.seq
+    }
+    fn set_last_sequence_id(&mut self, seq: SequenceId) {
+        self.seq = seq;
+    }
+}
+
+fn event_payload(n: u64) -> Vec<u8> {
+    postcard::to_allocvec(&CounterEvent::Added(n)).unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------
+// Harness.
+// ---------------------------------------------------------------------------
+
+fn main() -> Result<()> {
+    let url = std::env::var("DACTOR_PERSIST_PG_URL")
+        .map_err(|_| "set DACTOR_PERSIST_PG_URL, e.g. postgres://postgres@127.0.0.1:5432/test")?;
+    let mut runs = 5usize;
+    let mut only_sequential = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--runs" => runs = args.next().ok_or("--runs needs a number")?.parse()?,
+            // A quick look at the one-actor figure alone.
+            "--sequential" => only_sequential = true,
+            other => return Err(format!("unknown argument {other:?}").into()),
+        }
+    }
+    let runs = runs.max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(&url, runs, only_sequential))
+}
+
+async fn run(url: &str, runs: usize, only_sequential: bool) -> Result<()> {
+    let bench = Bench::new(url).await?;
+    let version: String = bench
+        .admin
+        .query_one("SHOW server_version", &[])
+        .await?
+        .get(0);
+
+    // The raw loop and the store's sequential persists alternate, so that
+    // both see the server in the same state; each run's ratio is pairwise.
+    eprintln!("raw autocommit insert loop vs 1 actor persisting sequentially ...");
+    let mut raw_seq = Vec::new();
+    let mut store_seq = Vec::new();
+    let mut seq_ratio = Vec::new();
+    for _ in 0..runs {
+        let raw = bench.raw_sequential().await?;
+        let store = bench.store_sequential().await?;
+        raw_seq.push(raw);
+        store_seq.push(store);
+        seq_ratio.push(store / raw);
+    }
+    if only_sequential {
+        println!(
+            "raw {:.0}/s, store {:.0}/s, ratio {:.2}",
+            median(raw_seq),
+            median(store_seq),
+            median(seq_ratio)
+        );
+        return Ok(());
+    }
+    eprintln!("raw: {RAW_CONNECTIONS} tasks on {RAW_CONNECTIONS} connections ...");
+    let mut raw_par = Vec::new();
+    for _ in 0..runs {
+        raw_par.push(bench.raw_parallel().await?);
+    }
+    eprintln!("raw: {RAW_GROUP}-row inserts ...");
+    let mut raw_grouped = Vec::new();
+    for _ in 0..runs {
+        raw_grouped.push(bench.raw_grouped().await?);
+    }
+    eprintln!("store: {ACTORS} actors persisting concurrently ...");
+    let mut concurrent = Vec::new();
+    for _ in 0..runs {
+        concurrent.push(bench.store_concurrent().await?);
+    }
+    eprintln!("store: writing {REPLAY_EVENTS} events of one id ...");
+    let (replay_schema, replay_store) = bench.replay_journal().await?;
+    eprintln!("raw: reading them back in one query ...");
+    let mut raw_read = Vec::new();
+    for _ in 0..runs.min(3) {
+        raw_read.push(bench.raw_read(&replay_schema).await?);
+    }
+    eprintln!("store: recovering the actor from them ...");
+    let mut recovery = Vec::new();
+    for _ in 0..runs.min(3) {
+        recovery.push(recover(&replay_store).await?);
+    }
+    replay_store.close().await;
+    bench.drop_schema(&replay_schema).await?;
+
+    let (raw_seq, store_seq, seq_ratio) = (median(raw_seq), median(store_seq), median(seq_ratio));
+    let (raw_par, raw_grouped, concurrent) =
+        (median(raw_par), median(raw_grouped), median(concurrent));
+    let (raw_read, recovery) = (median(raw_read), median(recovery));
+    let met = |ok: bool| if ok { "yes" } else { "**no**" };
+    println!();
+    println!(
+        "PostgreSQL {version}, 127.0.0.1, medians of {runs} runs (recovery: {})",
+        runs.min(3)
+    );
+    println!();
+    println!("| measurement | events/s | compared with | ratio | target | met |");
+    println!("|---|---:|---|---:|---|---|");
+    println!("| raw: autocommit `INSERT` per event, 1 connection | {raw_seq:.0} | | | | |");
+    println!(
+        "| store: 1 actor, sequential `persist` | {store_seq:.0} | raw autocommit loop | {seq_ratio:.2} | >= 0.70 | {} |",
+        met(seq_ratio >= 0.70)
+    );
+    println!(
+        "| raw: autocommit `INSERT`, {RAW_CONNECTIONS} tasks on {RAW_CONNECTIONS} connections | {raw_par:.0} | | | | |"
+    );
+    println!("| raw: {RAW_GROUP}-row `INSERT` per statement | {raw_grouped:.0} | | | | |");
+    println!(
+        "| store: {ACTORS} actors, {EVENTS_PER_ACTOR} sequential persists each, concurrently | {concurrent:.0} | raw {RAW_CONNECTIONS} connections | {:.1} | >= 50,000/s | {} |",
+        concurrent / raw_par,
+        met(concurrent >= 50_000.0)
+    );
+    println!("| raw: read {REPLAY_EVENTS} events in one query | {raw_read:.0} | | | | |");
+    println!(
+        "| store: recover 1 actor from {REPLAY_EVENTS} events (read, checksum, decode, apply) | {recovery:.0} | raw read | {:.2} | >= 1,000,000/s | {} |",
+        recovery / raw_read,
+        met(recovery >= 1_000_000.0)
+    );
+    Ok(())
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+struct Bench {
+    url: String,
+    admin: Client,
+    counter: std::cell::Cell<usize>,
+}
+
+impl Bench {
+    async fn new(url: &str) -> Result<Self> {
+        Ok(Self {
+            url: url.to_owned(),
+            admin: connect(url).await?,
+            counter: std::cell::Cell::new(0),
+        })
+    }
+
+    /// A fresh schema name for one run.
+    fn schema(&self, name: &str) -> String {
+        self.counter.set(self.counter.get() + 1);
+        format!(
+            "dactor_bench_{name}_{}_{}",
+            std::process::id(),
+            self.counter.get()
+        )
+    }
+
+    /// A fresh schema holding the store's tables, for a raw baseline.
+    async fn raw_schema(&self, name: &str) -> Result<String> {
+        let schema = self.schema(name);
+        self.admin
+            .batch_execute(&format!("CREATE SCHEMA \"{schema}\""))
+            .await?;
+        self.admin
+            .batch_execute(&MIGRATION.replace("{schema}", &format!("\"{schema}\"")))
+            .await?;
+        Ok(schema)
+    }
+
+    async fn drop_schema(&self, schema: &str) -> Result<()> {
+        self.admin
+            .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+            .await?;
+        Ok(())
+    }
+
+    async fn store(&self, schema: &str) -> Result<PostgresStorage> {
+        Ok(PostgresStorage::builder(self.url.clone())
+            .schema(schema)
+            .connect()
+            .await?)
+    }
+
+    /// One autocommit INSERT per event, the next sent when the last returns.
+    async fn raw_sequential(&self) -> Result<f64> {
+        let schema = self.raw_schema("raw1").await?;
+        let client = connect(&self.url).await?;
+        let stmt = client.prepare(&insert_one(&schema)).await?;
+        let started = Instant::now();
+        for seq in 1..=SEQUENTIAL_EVENTS as i64 {
+            let payload = event_payload(seq as u64);
+            client
+                .execute(
+                    &stmt,
+                    &[&"Counter:raw", &seq, &"Added", &payload, &0i64, &0i64],
+                )
+                .await?;
+        }
+        let rate = SEQUENTIAL_EVENTS as f64 / started.elapsed().as_secs_f64();
+        self.drop_schema(&schema).await?;
+        Ok(rate)
+    }
+
+    /// One actor persisting sequentially through the store.
+    async fn store_sequential(&self) -> Result<f64> {
+        let schema = self.schema("seq");
+        let store = self.store(&schema).await?;
+        let mut counter = Counter::new("seq");
+        let started = Instant::now();
+        for n in 0..SEQUENTIAL_EVENTS as u64 {
+            counter.persist(CounterEvent::Added(n), &store).await?;
+        }
+        let rate = SEQUENTIAL_EVENTS as f64 / started.elapsed().as_secs_f64();
+        store.close().await;
+        self.drop_schema(&schema).await?;
+        Ok(rate)
+    }
+
+    /// Autocommit INSERTs from many tasks, each on its own connection.
+    async fn raw_parallel(&self) -> Result<f64> {
+        let schema = self.raw_schema("rawp").await?;
+        let mut clients = Vec::new();
+        for _ in 0..RAW_CONNECTIONS {
+            let client = connect(&self.url).await?;
+            let stmt = client.prepare(&insert_one(&schema)).await?;
+            clients.push((client, stmt));
+        }
+        let per_task = RAW_PARALLEL_EVENTS / RAW_CONNECTIONS;
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for (task, (client, stmt)) in clients.into_iter().enumerate() {
+            tasks.push(tokio::spawn(async move {
+                let pid = format!("Counter:p{task}");
+                for seq in 1..=per_task as i64 {
+                    let payload = event_payload(seq as u64);
+                    client
+                        .execute(&stmt, &[&pid, &seq, &"Added", &payload, &0i64, &0i64])
+                        .await?;
+                }
+                Ok::<_, tokio_postgres::Error>(())
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        let rate = (per_task * RAW_CONNECTIONS) as f64 / started.elapsed().as_secs_f64();
+        self.drop_schema(&schema).await?;
+        Ok(rate)
+    }
+
+    /// Multi-row INSERTs of `RAW_GROUP` rows each (arrays through unnest), one
+    /// connection, the statement the store's group commit uses.
+    async fn raw_grouped(&self) -> Result<f64> {
+        let schema = self.raw_schema("rawg").await?;
+        let client = connect(&self.url).await?;
+        let stmt = client
+            .prepare(&format!(
+                "INSERT INTO \"{schema}\".journal \
+                 (persistence_id, sequence, event_type, payload, checksum, write_id) \
+                 SELECT * FROM unnest($1::TEXT[], $2::BIGINT[], $3::TEXT[], $4::BYTEA[], \
+                 $5::BIGINT[], $6::BIGINT[])"
+            ))
+            .await?;
+        let started = Instant::now();
+        for group in 0..(RAW_GROUPED_EVENTS / RAW_GROUP) as i64 {
+            let seqs: Vec<i64> = (0..RAW_GROUP as i64)
+                .map(|i| group * RAW_GROUP as i64 + i + 1)
+                .collect();
+            let pids = vec!["Counter:g"; RAW_GROUP];
+            let types = vec!["Added"; RAW_GROUP];
+            let payloads: Vec<Vec<u8>> = seqs.iter().map(|s| event_payload(*s as u64)).collect();
+            let zeros = vec![0i64; RAW_GROUP];
+            client
+                .execute(&stmt, &[&pids, &seqs, &types, &payloads, &zeros, &zeros])
+                .await?;
+        }
+        let rate = RAW_GROUPED_EVENTS as f64 / started.elapsed().as_secs_f64();
+        self.drop_schema(&schema).await?;
+        Ok(rate)
+    }
+
+    /// Many actors persisting sequentially each, all at once, through one store.
+    async fn store_concurrent(&self) -> Result<f64> {
+        let schema = self.schema("conc");
+        let store = Arc::new(self.store(&schema).await?);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for actor in 0..ACTORS {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut counter = Counter::new(&actor.to_string());
+                for n in 0..EVENTS_PER_ACTOR as u64 {
+                    counter.persist(CounterEvent::Added(n), &*store).await?;
+                }
+                Ok::<_, PersistError>(())
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        let rate = (ACTORS * EVENTS_PER_ACTOR) as f64 / started.elapsed().as_secs_f64();
+        store.close().await;
+        self.drop_schema(&schema).await?;
+        Ok(rate)
+    }
+
+    /// 1M events of one id, written through the store in batches.
+    async fn replay_journal(&self) -> Result<(String, PostgresStorage)> {
+        let schema = self.schema("replay");
+        let store = self.store(&schema).await?;
+        let pid = Counter::new("replay").persistence_id();
+        let mut seq = 0i64;
+        while seq < REPLAY_EVENTS {
+            let payloads: Vec<Vec<u8>> = (seq + 1..=(seq + 10_000).min(REPLAY_EVENTS))
+                .map(|s| event_payload(s as u64))
+                .collect();
+            let entries: Vec<(SequenceId, &str, &[u8])> = payloads
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (SequenceId(seq + 1 + i as i64), "Added", p.as_slice()))
+                .collect();
+            store.write_event_batch(&pid, &entries).await?;
+            seq += entries.len() as i64;
+        }
+        self.admin
+            .batch_execute(&format!("VACUUM ANALYZE \"{schema}\".journal"))
+            .await?;
+        Ok((schema, store))
+    }
+
+    /// The raw driver reading every event of the replay id in one query.
+    async fn raw_read(&self, schema: &str) -> Result<f64> {
+        let client = connect(&self.url).await?;
+        let stmt = client
+            .prepare(&format!(
+                "SELECT sequence, event_type, payload, checksum FROM \"{schema}\".journal \
+                 WHERE persistence_id = $1 AND sequence >= $2 ORDER BY sequence"
+            ))
+            .await?;
+        let started = Instant::now();
+        let rows = client.query(&stmt, &[&"Counter:replay", &1i64]).await?;
+        let mut bytes = 0usize;
+        for row in &rows {
+            let payload: &[u8] = row.try_get(2)?;
+            bytes += payload.len();
+        }
+        let rate = rows.len() as f64 / started.elapsed().as_secs_f64();
+        if rows.len() as i64 != REPLAY_EVENTS || bytes == 0 {
+            return Err(format!("read {} events", rows.len()).into());
+        }
+        Ok(rate)
+    }
+}
+
+/// Recovery of the replay actor, end to end.
+async fn recover(store: &PostgresStorage) -> Result<f64> {
+    let mut counter = Counter::new("replay");
+    let started = Instant::now();
+    recover_event_sourced(&mut counter, store, store).await?;
+    let rate = REPLAY_EVENTS as f64 / started.elapsed().as_secs_f64();
+    if counter.seq != SequenceId(REPLAY_EVENTS) {
+        return Err(format!("recovered to {:?}", counter.seq).into());
+    }
+    Ok(rate)
+}
+
+fn insert_one(schema: &str) -> String {
+    format!(
+        "INSERT INTO \"{schema}\".journal \
+         (persistence_id, sequence, event_type, payload, checksum, write_id) \
+         VALUES ($1, $2, $3, $4, $5, $6)"
+    )
+}
+
+async fn connect(url: &str) -> Result<Client> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
