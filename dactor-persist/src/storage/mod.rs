@@ -30,6 +30,8 @@ use async_trait::async_trait;
 
 use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod checksum;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;

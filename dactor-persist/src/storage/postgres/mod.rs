@@ -23,12 +23,7 @@ use super::{
 };
 use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
-// The SQLite store's checksum scheme, compiled here too so that both stores
-// write and check the very same CRC (a row moved between them stays valid),
-// and so that this store does not need the `sqlite` feature.
-#[allow(clippy::duplicate_mod)]
-#[path = "../sqlite/checksum.rs"]
-mod checksum;
+use super::checksum;
 mod errors;
 mod read;
 mod schema;

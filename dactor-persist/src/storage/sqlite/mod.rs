@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
-mod checksum;
+use super::checksum;
 mod read;
 mod schema;
 mod writer;

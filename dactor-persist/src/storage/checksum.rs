@@ -1,4 +1,5 @@
-//! The CRC-32 stored beside every event, snapshot and state.
+//! The CRC-32 stored beside every event, snapshot and state, the same for
+//! every durable store (a row moved between stores stays valid).
 //!
 //! An event's checksum covers its sequence and event type as well as its
 //! payload, so a row whose payload was swapped with another row's, or whose
@@ -6,7 +7,7 @@
 //! parts so that no two different rows hash the same bytes.
 
 /// The checksum of one journal event.
-pub(super) fn event(sequence: i64, event_type: &str, payload: &[u8]) -> u32 {
+pub(crate) fn event(sequence: i64, event_type: &str, payload: &[u8]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&sequence.to_le_bytes());
     hasher.update(&(event_type.len() as u64).to_le_bytes());
@@ -16,7 +17,7 @@ pub(super) fn event(sequence: i64, event_type: &str, payload: &[u8]) -> u32 {
 }
 
 /// The checksum of one snapshot.
-pub(super) fn snapshot(sequence: i64, payload: &[u8]) -> u32 {
+pub(crate) fn snapshot(sequence: i64, payload: &[u8]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&sequence.to_le_bytes());
     hasher.update(payload);
@@ -24,7 +25,7 @@ pub(super) fn snapshot(sequence: i64, payload: &[u8]) -> u32 {
 }
 
 /// The checksum of one durable state.
-pub(super) fn state(payload: &[u8]) -> u32 {
+pub(crate) fn state(payload: &[u8]) -> u32 {
     crc32fast::hash(payload)
 }
 
