@@ -1,11 +1,11 @@
 //! The in-memory store: the reference every other backend is tested against.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{JournalStorage, SnapshotStorage, StateStorage, StorageProvider, validate_batch};
+use super::{JournalStorage, SharedStoreProvider, SnapshotStorage, StateStorage, validate_batch};
 use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
 /// One persistence id's journal: its events by sequence, the highest sequence
@@ -256,39 +256,12 @@ impl StateStorage for InMemoryStorage {
     }
 }
 
-/// A [`StorageProvider`] that hands out one [`InMemoryStorage`] for every id.
-#[derive(Debug, Clone, Default)]
-pub struct InMemoryStorageProvider {
-    storage: Arc<InMemoryStorage>,
-}
+/// A [`StorageProvider`](crate::StorageProvider) that hands out one [`InMemoryStorage`] for every id.
+pub type InMemoryStorageProvider = SharedStoreProvider<InMemoryStorage>;
 
-impl InMemoryStorageProvider {
+impl SharedStoreProvider<InMemoryStorage> {
     /// A provider over a new, empty store.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// A provider over an existing store, shared with whoever else holds it.
-    pub fn from_storage(storage: Arc<InMemoryStorage>) -> Self {
-        Self { storage }
-    }
-
-    /// The store this provider hands out.
-    pub fn storage(&self) -> &Arc<InMemoryStorage> {
-        &self.storage
-    }
-}
-
-impl StorageProvider for InMemoryStorageProvider {
-    fn journal(&self, _id: &PersistenceId) -> Option<Arc<dyn JournalStorage>> {
-        Some(self.storage.clone())
-    }
-
-    fn snapshots(&self, _id: &PersistenceId) -> Option<Arc<dyn SnapshotStorage>> {
-        Some(self.storage.clone())
-    }
-
-    fn state(&self, _id: &PersistenceId) -> Option<Arc<dyn StateStorage>> {
-        Some(self.storage.clone())
     }
 }

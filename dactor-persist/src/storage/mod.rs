@@ -35,12 +35,14 @@ mod checksum;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod provider;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use memory::{InMemoryStorage, InMemoryStorageProvider};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStorage, PostgresStorageBuilder, PostgresStorageProvider};
+pub use provider::SharedStoreProvider;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{
     Durability, SqliteStats, SqliteStorage, SqliteStorageBuilder, SqliteStorageProvider,

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::storage::SharedStoreProvider;
 use crate::{
     JournalEntry, JournalStorage, PersistError, PersistenceId, SequenceId, SnapshotEntry,
-    SnapshotStorage, StateStorage, StorageProvider,
+    SnapshotStorage, StateStorage,
 };
 
 /// One storage operation, for choosing which ones fail and for counting calls.
@@ -264,7 +265,7 @@ impl<S> FailingStorage<S> {
 
     /// A provider handing out this store for every id.
     pub fn provider(self: &Arc<Self>) -> FailingStorageProvider<S> {
-        FailingStorageProvider(self.clone())
+        SharedStoreProvider::from_storage(self.clone())
     }
 }
 
@@ -432,23 +433,5 @@ impl<S: StateStorage> StateStorage for FailingStorage<S> {
     }
 }
 
-/// A [`StorageProvider`] handing out one [`FailingStorage`] for every id.
-#[derive(Debug)]
-pub struct FailingStorageProvider<S>(Arc<FailingStorage<S>>);
-
-impl<S> StorageProvider for FailingStorageProvider<S>
-where
-    S: JournalStorage + SnapshotStorage + StateStorage,
-{
-    fn journal(&self, _id: &PersistenceId) -> Option<Arc<dyn JournalStorage>> {
-        Some(self.0.clone())
-    }
-
-    fn snapshots(&self, _id: &PersistenceId) -> Option<Arc<dyn SnapshotStorage>> {
-        Some(self.0.clone())
-    }
-
-    fn state(&self, _id: &PersistenceId) -> Option<Arc<dyn StateStorage>> {
-        Some(self.0.clone())
-    }
-}
+/// A [`StorageProvider`](crate::StorageProvider) handing out one [`FailingStorage`] for every id.
+pub type FailingStorageProvider<S> = SharedStoreProvider<FailingStorage<S>>;

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use tokio_postgres::config::Host;
 
 use super::{
-    JournalStorage, SnapshotStorage, StateStorage, StorageProvider, validate_batch,
+    JournalStorage, SharedStoreProvider, SnapshotStorage, StateStorage, validate_batch,
     validate_sequence,
 };
 use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
@@ -1076,7 +1076,7 @@ impl StateStorage for PostgresStorage {
     }
 }
 
-/// A [`StorageProvider`] that hands out one [`PostgresStorage`] for every
+/// A [`StorageProvider`](crate::StorageProvider) that hands out one [`PostgresStorage`] for every
 /// id: its journal, snapshots and state all live in the one database schema.
 ///
 /// # Examples
@@ -1091,17 +1091,9 @@ impl StateStorage for PostgresStorage {
 /// assert!(provider.journal(&id).is_some());
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
-pub struct PostgresStorageProvider {
-    storage: Arc<PostgresStorage>,
-}
+pub type PostgresStorageProvider = SharedStoreProvider<PostgresStorage>;
 
-impl PostgresStorageProvider {
-    /// A provider over `storage`, shared with whoever else holds it.
-    pub fn from_storage(storage: Arc<PostgresStorage>) -> Self {
-        Self { storage }
-    }
-
+impl SharedStoreProvider<PostgresStorage> {
     /// Connects to `url` with the default options and provides the store.
     ///
     /// # Errors
@@ -1111,31 +1103,6 @@ impl PostgresStorageProvider {
         Ok(Self::from_storage(Arc::new(
             PostgresStorage::connect(url).await?,
         )))
-    }
-
-    /// The store this provider hands out.
-    pub fn storage(&self) -> &Arc<PostgresStorage> {
-        &self.storage
-    }
-}
-
-impl From<PostgresStorage> for PostgresStorageProvider {
-    fn from(storage: PostgresStorage) -> Self {
-        Self::from_storage(Arc::new(storage))
-    }
-}
-
-impl StorageProvider for PostgresStorageProvider {
-    fn journal(&self, _id: &PersistenceId) -> Option<Arc<dyn JournalStorage>> {
-        Some(self.storage.clone())
-    }
-
-    fn snapshots(&self, _id: &PersistenceId) -> Option<Arc<dyn SnapshotStorage>> {
-        Some(self.storage.clone())
-    }
-
-    fn state(&self, _id: &PersistenceId) -> Option<Arc<dyn StateStorage>> {
-        Some(self.storage.clone())
     }
 }
 

@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use tokio::sync::{Semaphore, oneshot};
 
 use super::{
-    JournalStorage, SnapshotStorage, StateStorage, StorageProvider, validate_batch,
+    JournalStorage, SharedStoreProvider, SnapshotStorage, StateStorage, validate_batch,
     validate_sequence,
 };
 use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
@@ -605,7 +605,7 @@ impl StateStorage for SqliteStorage {
     }
 }
 
-/// A [`StorageProvider`] that hands out one [`SqliteStorage`] for every id:
+/// A [`StorageProvider`](crate::StorageProvider) that hands out one [`SqliteStorage`] for every id:
 /// its journal, snapshots and state all live in the one file.
 ///
 /// # Examples
@@ -626,17 +626,9 @@ impl StateStorage for SqliteStorage {
 /// # std::fs::remove_dir_all(&dir).ok();
 /// # Ok::<(), PersistError>(()) }).unwrap();
 /// ```
-#[derive(Debug, Clone)]
-pub struct SqliteStorageProvider {
-    storage: Arc<SqliteStorage>,
-}
+pub type SqliteStorageProvider = SharedStoreProvider<SqliteStorage>;
 
-impl SqliteStorageProvider {
-    /// A provider over `storage`, shared with whoever else holds it.
-    pub fn from_storage(storage: Arc<SqliteStorage>) -> Self {
-        Self { storage }
-    }
-
+impl SharedStoreProvider<SqliteStorage> {
     /// Opens the store at `path` with the default options and provides it.
     ///
     /// # Errors
@@ -646,30 +638,5 @@ impl SqliteStorageProvider {
         Ok(Self::from_storage(Arc::new(
             SqliteStorage::open(path).await?,
         )))
-    }
-
-    /// The store this provider hands out.
-    pub fn storage(&self) -> &Arc<SqliteStorage> {
-        &self.storage
-    }
-}
-
-impl From<SqliteStorage> for SqliteStorageProvider {
-    fn from(storage: SqliteStorage) -> Self {
-        Self::from_storage(Arc::new(storage))
-    }
-}
-
-impl StorageProvider for SqliteStorageProvider {
-    fn journal(&self, _id: &PersistenceId) -> Option<Arc<dyn JournalStorage>> {
-        Some(self.storage.clone())
-    }
-
-    fn snapshots(&self, _id: &PersistenceId) -> Option<Arc<dyn SnapshotStorage>> {
-        Some(self.storage.clone())
-    }
-
-    fn state(&self, _id: &PersistenceId) -> Option<Arc<dyn StateStorage>> {
-        Some(self.storage.clone())
     }
 }
