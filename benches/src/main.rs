@@ -18,11 +18,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dactor_persist::{
-    Actor, Durability, EventSourced, JournalStorage, PersistError, PersistenceId, PersistentActor,
-    SequenceId, SqliteStorage, recover_event_sourced,
+    Durability, EventSourced, JournalStorage, PersistError, PersistenceId, SequenceId,
+    SqliteStorage, recover_event_sourced,
 };
+use dactor_persist_benches::{Counter, CounterEvent};
 use rusqlite::{Connection, params};
-use serde::{Deserialize, Serialize};
 
 type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 
@@ -35,79 +35,6 @@ const RAW_GROUP: usize = 1_000;
 const ACTORS: usize = 1_000;
 const EVENTS_PER_ACTOR: usize = 200;
 const REPLAY_EVENTS: i64 = 1_000_000;
-
-// ---------------------------------------------------------------------------
-// The actor: a hand-written event-sourced counter with postcard events.
-// ---------------------------------------------------------------------------
-
-#[derive(Debug, Serialize, Deserialize)]
-enum CounterEvent {
-    Added(u64),
-}
-
-struct Counter {
-    id: String,
-    value: u64,
-    seq: SequenceId,
-}
-
-impl Counter {
-    fn new(id: &str) -> Self {
-        Counter {
-            id: id.to_owned(),
-            value: 0,
-            seq: SequenceId(0),
-        }
-    }
-}
-
-impl Actor for Counter {
-    type Args = ();
-    type Deps = ();
-    fn create(_: (), _: ()) -> Self {
-        Counter::new("default")
-    }
-}
-
-impl PersistentActor for Counter {
-    fn persistence_id(&self) -> PersistenceId {
-        PersistenceId::new("Counter", &self.id)
-    }
-}
-
-impl EventSourced for Counter {
-    type Event = CounterEvent;
-
-    fn apply(&mut self, event: &CounterEvent) {
-        match event {
-            CounterEvent::Added(n) => self.value = self.value.wrapping_add(*n),
-        }
-    }
-    fn deserialize_event(&self, payload: &[u8]) -> Result<CounterEvent, PersistError> {
-        postcard::from_bytes(payload).map_err(|e| PersistError::SerializationFailed(e.to_string()))
-    }
-    fn serialize_event(&self, event: &CounterEvent) -> Result<Vec<u8>, PersistError> {
-        postcard::to_allocvec(event).map_err(|e| PersistError::SerializationFailed(e.to_string()))
-    }
-    fn event_type(&self, _: &CounterEvent) -> &'static str {
-        "Added"
-    }
-    fn restore_snapshot(&mut self, payload: Vec<u8>) -> Result<(), PersistError> {
-        self.value = postcard::from_bytes(&payload)
-            .map_err(|e| PersistError::SerializationFailed(e.to_string()))?;
-        Ok(())
-    }
-    fn snapshot_payload(&self) -> Result<Vec<u8>, PersistError> {
-        postcard::to_allocvec(&self.value)
-            .map_err(|e| PersistError::SerializationFailed(e.to_string()))
-    }
-    fn last_sequence_id(&self) -> SequenceId {
-        self.seq
-    }
-    fn set_last_sequence_id(&mut self, seq: SequenceId) {
-        self.seq = seq;
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Harness.
