@@ -82,16 +82,25 @@ pub(crate) struct SaveSchedule {
 }
 
 impl<A> Context<A> {
-    pub(crate) fn new(pid: PersistenceId, stores: Stores, policy: PersistFailurePolicy) -> Self {
+    pub(crate) fn new(pid: PersistenceId, stores: Stores) -> Self {
         Context {
             pid,
             stores,
-            policy,
+            policy: PersistFailurePolicy::Stop,
             stop: None,
             snapshots: SnapshotSchedule::default(),
             saves: SaveSchedule::default(),
             _actor: PhantomData,
         }
+    }
+
+    /// Reads the actor's policies and configuration, once it has recovered
+    /// (they may depend on its recovered state).
+    pub(crate) fn configure(&mut self, actor: &A)
+    where
+        A: crate::PersistentActor,
+    {
+        self.policy = actor.persist_failure_policy();
     }
 
     /// The actor's persistence id.

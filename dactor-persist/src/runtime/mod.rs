@@ -272,10 +272,9 @@ impl Runtime {
             generation
         };
         let status_tx = Arc::new(status_tx);
-        let policy = actor.persist_failure_policy();
         let hosted = task::Hosted {
             actor,
-            ctx: Context::new(pid.clone(), stores, policy),
+            ctx: Context::new(pid.clone(), stores),
             rx,
             status: status_tx.clone(),
         };

@@ -93,6 +93,7 @@ pub(crate) async fn run_event_sourced<A: EventSourced>(mut h: Hosted<A>) -> Stri
         if let Err(e) = recover_event_sourced(&mut h.actor, &*journal, &*snapshots).await {
             return h.refuse_all(format!("recovery failed: {e}")).await;
         }
+        h.ctx.configure(&h.actor);
         h.ctx.snapshots.config = h.actor.snapshot_config();
         let mut timer = ticker(h.ctx.snapshots.config.as_ref().and_then(|c| c.interval));
         h.status.send_replace(ActorStatus::Running);
@@ -128,6 +129,7 @@ pub(crate) async fn run_durable_state<A: DurableState>(mut h: Hosted<A>) -> Stri
         if let Err(e) = recover_durable_state(&mut h.actor, &*state).await {
             return h.refuse_all(format!("recovery failed: {e}")).await;
         }
+        h.ctx.configure(&h.actor);
         h.ctx.saves.config = h.actor.save_config();
         let every = h.ctx.saves.config.as_ref().and_then(|c| c.every_n_messages);
         let mut timer = ticker(h.ctx.saves.config.as_ref().and_then(|c| c.interval));
