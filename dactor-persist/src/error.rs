@@ -80,6 +80,15 @@ pub enum PersistError {
     AlreadyRunning(PersistenceId),
     /// The actor's mailbox is full (from `try_tell`; `tell` waits instead).
     MailboxFull(PersistenceId),
+    /// The handler of this message panicked; a supervised actor was restarted
+    /// with its state recovered from storage (what it had not persisted is
+    /// gone), an unsupervised one stopped.
+    HandlerPanicked {
+        /// The actor's persistence id.
+        persistence_id: PersistenceId,
+        /// The panic's message.
+        detail: String,
+    },
 }
 
 impl PersistError {
@@ -133,6 +142,10 @@ impl fmt::Display for PersistError {
             Self::AlreadyRunning(id) => {
                 write!(f, "an actor with persistence id `{id}` is already running")
             }
+            Self::HandlerPanicked {
+                persistence_id,
+                detail,
+            } => write!(f, "the handler of `{persistence_id}` panicked: {detail}"),
             Self::MailboxFull(id) => write!(
                 f,
                 "the mailbox of `{id}` is full; retry later or use `tell`, which waits for room"

@@ -1,7 +1,11 @@
 //! Handles to hosted actors: `tell`, `ask`, `stop`.
 
 use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -27,7 +31,10 @@ pub enum ActorStatus {
 /// One message on its way to an actor, with the channel for its reply.
 #[async_trait]
 pub(crate) trait Envelope<A>: Send {
-    async fn deliver(self: Box<Self>, actor: &mut A, ctx: &mut Context<A>);
+    /// Hands the message to its handler and answers the sender. Returns the
+    /// panic message when the handler panicked (the sender is answered with
+    /// an error, never left waiting).
+    async fn deliver(self: Box<Self>, actor: &mut A, ctx: &mut Context<A>) -> Option<String>;
 }
 
 struct Letter<M: Message> {
@@ -41,9 +48,18 @@ where
     A: Handler<M>,
     M: Message,
 {
-    async fn deliver(self: Box<Self>, actor: &mut A, ctx: &mut Context<A>) {
+    async fn deliver(self: Box<Self>, actor: &mut A, ctx: &mut Context<A>) -> Option<String> {
         let Letter { msg, reply } = *self;
-        let answer = actor.handle(msg, ctx).await;
+        let answer = match CatchUnwind(actor.handle(msg, ctx)).await {
+            Ok(answer) => answer,
+            Err(payload) => {
+                let detail = panic_message(payload);
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(ctx.panicked_error(&detail)));
+                }
+                return Some(detail);
+            }
+        };
         if let Some(reply) = reply {
             // A write that stopped the actor answers the ask with its error.
             let answer = match ctx.failure() {
@@ -52,6 +68,35 @@ where
             };
             let _ = reply.send(answer);
         }
+        None
+    }
+}
+
+/// Polls a handler's (boxed) future, turning a panic into an `Err` with the
+/// panic's payload, so that the actor's task can answer and decide.
+struct CatchUnwind<'a, T>(Pin<Box<dyn Future<Output = T> + Send + 'a>>);
+
+impl<T> Future for CatchUnwind<'_, T> {
+    type Output = Result<T, Box<dyn std::any::Any + Send>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.get_mut().0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    }
+}
+
+/// The text of a panic's payload.
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_owned()
     }
 }
 

@@ -51,6 +51,8 @@ pub struct Context<A> {
     pub(crate) stop: Option<StopRequest>,
     pub(crate) snapshots: SnapshotSchedule,
     pub(crate) saves: SaveSchedule,
+    /// Restarted after a panic (true) or stopped (false).
+    pub(crate) supervised: bool,
     _actor: PhantomData<fn() -> A>,
 }
 
@@ -90,6 +92,7 @@ impl<A> Context<A> {
             stop: None,
             snapshots: SnapshotSchedule::default(),
             saves: SaveSchedule::default(),
+            supervised: false,
             _actor: PhantomData,
         }
     }
@@ -132,6 +135,28 @@ impl<A> Context<A> {
         match &self.stores {
             Stores::DurableState { state } => Some(state.clone()),
             Stores::EventSourced { .. } => None,
+        }
+    }
+
+    /// Forgets what belonged to an incarnation that panicked.
+    pub(crate) fn reset(&mut self) {
+        self.stop = None;
+        self.snapshots = SnapshotSchedule::default();
+        self.saves = SaveSchedule::default();
+    }
+
+    /// The answer to an `ask` whose handler panicked.
+    pub(crate) fn panicked_error(&self, detail: &str) -> PersistError {
+        if self.supervised {
+            PersistError::HandlerPanicked {
+                persistence_id: self.pid.clone(),
+                detail: detail.to_owned(),
+            }
+        } else {
+            PersistError::ActorStopped {
+                persistence_id: self.pid.clone(),
+                reason: format!("a handler panicked: {detail}"),
+            }
         }
     }
 

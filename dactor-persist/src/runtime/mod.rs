@@ -10,7 +10,9 @@
 //!   [`SaveConfig`](crate::SaveConfig) says: by count, by interval, and for a
 //!   durable state always on graceful stop.
 //! - A stopped actor answers every pending and future `ask` with
-//!   [`PersistError::ActorStopped`]; a panicking handler stops only its actor.
+//!   [`PersistError::ActorStopped`]; a panicking handler stops only its actor,
+//!   or, for an actor spawned with `spawn_*_supervised`, restarts it recovered
+//!   from storage (see [`Supervision`]).
 //!
 //! # Examples
 //!
@@ -56,6 +58,7 @@ mod task;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
@@ -63,9 +66,31 @@ pub use actor_ref::{ActorRef, ActorStatus};
 pub use context::Context;
 pub use message::{Handler, Message};
 
-use crate::{DurableState, EventSourced, PersistError, PersistenceId, StorageProvider};
-use actor_ref::{Mail, Shared};
+use crate::{Backoff, DurableState, EventSourced, PersistError, PersistenceId, StorageProvider};
+use actor_ref::{Mail, Shared, panic_message};
 use context::Stores;
+
+/// How a supervised actor is restarted after a handler panics: with a fresh
+/// actor from its factory, recovered from storage (what it had not persisted
+/// or saved is gone), after a delay that doubles from `backoff` (capped at
+/// 30 s). After `max_restarts` restarts the next panic stops it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Supervision {
+    /// How many restarts in the actor's life.
+    pub max_restarts: u32,
+    /// The wait before the first restart.
+    pub backoff: Duration,
+}
+
+impl Default for Supervision {
+    /// Three restarts, the first after 100 ms.
+    fn default() -> Self {
+        Supervision {
+            max_restarts: 3,
+            backoff: Duration::from_millis(100),
+        }
+    }
+}
 
 /// The mailbox size when the builder is not told otherwise.
 pub const DEFAULT_MAILBOX_CAPACITY: usize = 1024;
@@ -196,7 +221,46 @@ impl Runtime {
             .snapshots(&pid)
             .ok_or(PersistError::NotConfigured)?;
         let stores = Stores::EventSourced { journal, snapshots };
-        self.start(actor, pid, stores, task::run_event_sourced::<A>)
+        self.start(actor, pid, stores, None, task::run_event_sourced::<A>)
+    }
+
+    /// Spawns an event-sourced actor made by `factory`, and restarts it the
+    /// same way, recovered from storage, when a handler panics (see
+    /// [`Supervision`]). The `ask` whose handler panicked is answered with
+    /// [`PersistError::HandlerPanicked`]; later messages reach the new actor.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn_event_sourced`](Runtime::spawn_event_sourced).
+    pub async fn spawn_event_sourced_supervised<A, F>(
+        &self,
+        factory: F,
+        supervision: Supervision,
+    ) -> Result<ActorRef<A>, PersistError>
+    where
+        A: EventSourced,
+        F: Fn() -> A + Send + Sync + 'static,
+    {
+        let actor = factory();
+        let pid = actor.persistence_id();
+        let provider = self
+            .inner
+            .provider
+            .as_ref()
+            .ok_or(PersistError::NotConfigured)?;
+        let journal = provider.journal(&pid).ok_or(PersistError::NotConfigured)?;
+        let snapshots = provider
+            .snapshots(&pid)
+            .ok_or(PersistError::NotConfigured)?;
+        let stores = Stores::EventSourced { journal, snapshots };
+        let restart = (Arc::new(factory) as task::Factory<A>, supervision);
+        self.start(
+            actor,
+            pid,
+            stores,
+            Some(restart),
+            task::run_event_sourced::<A>,
+        )
     }
 
     /// Spawns a durable-state actor: its stored state is loaded in its task
@@ -218,7 +282,41 @@ impl Runtime {
             .ok_or(PersistError::NotConfigured)?;
         let state = provider.state(&pid).ok_or(PersistError::NotConfigured)?;
         let stores = Stores::DurableState { state };
-        self.start(actor, pid, stores, task::run_durable_state::<A>)
+        self.start(actor, pid, stores, None, task::run_durable_state::<A>)
+    }
+
+    /// Spawns a durable-state actor made by `factory`, restarted from its
+    /// last saved state when a handler panics (see [`Supervision`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn_durable_state`](Runtime::spawn_durable_state).
+    pub async fn spawn_durable_state_supervised<A, F>(
+        &self,
+        factory: F,
+        supervision: Supervision,
+    ) -> Result<ActorRef<A>, PersistError>
+    where
+        A: DurableState,
+        F: Fn() -> A + Send + Sync + 'static,
+    {
+        let actor = factory();
+        let pid = actor.persistence_id();
+        let provider = self
+            .inner
+            .provider
+            .as_ref()
+            .ok_or(PersistError::NotConfigured)?;
+        let state = provider.state(&pid).ok_or(PersistError::NotConfigured)?;
+        let stores = Stores::DurableState { state };
+        let restart = (Arc::new(factory) as task::Factory<A>, supervision);
+        self.start(
+            actor,
+            pid,
+            stores,
+            Some(restart),
+            task::run_durable_state::<A>,
+        )
     }
 
     fn start<A, F, Fut>(
@@ -226,6 +324,7 @@ impl Runtime {
         actor: A,
         pid: PersistenceId,
         stores: Stores,
+        restart: Option<(task::Factory<A>, Supervision)>,
         run: F,
     ) -> Result<ActorRef<A>, PersistError>
     where
@@ -272,9 +371,21 @@ impl Runtime {
             generation
         };
         let status_tx = Arc::new(status_tx);
+        let mut ctx = Context::new(pid.clone(), stores);
+        ctx.supervised = restart.as_ref().is_some_and(|(_, s)| s.max_restarts > 0);
+        let restart = restart.map(|(factory, s)| {
+            // `max_restarts` restarts: that many delays, so one try more.
+            let tries = s.max_restarts.saturating_add(1);
+            (
+                factory,
+                Backoff::new(Some(tries), s.backoff),
+                s.max_restarts,
+            )
+        });
         let hosted = task::Hosted {
             actor,
-            ctx: Context::new(pid.clone(), stores),
+            ctx,
+            restart,
             rx,
             status: status_tx.clone(),
         };
@@ -333,15 +444,5 @@ impl Runtime {
                 .wait_for(|s| matches!(s, ActorStatus::Stopped(_)))
                 .await;
         }
-    }
-}
-
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(no message)".to_owned()
     }
 }

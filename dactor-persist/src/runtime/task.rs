@@ -10,7 +10,10 @@ use tracing::Instrument as _;
 use super::Context;
 use super::actor_ref::{ActorStatus, Mail};
 use super::context::StopRequest;
-use crate::{DurableState, EventSourced, recover_durable_state, recover_event_sourced};
+use crate::{Backoff, DurableState, EventSourced, recover_durable_state, recover_event_sourced};
+
+/// Makes a fresh actor for a restart.
+pub(crate) type Factory<A> = Arc<dyn Fn() -> A + Send + Sync>;
 
 /// Everything one actor's task owns.
 pub(crate) struct Hosted<A> {
@@ -18,6 +21,9 @@ pub(crate) struct Hosted<A> {
     pub(crate) ctx: Context<A>,
     pub(crate) rx: mpsc::Receiver<Mail<A>>,
     pub(crate) status: Arc<watch::Sender<ActorStatus>>,
+    /// Present for a supervised actor: how to make a fresh one, the delays
+    /// of its restarts, and how many are left.
+    pub(crate) restart: Option<(Factory<A>, Backoff, u32)>,
 }
 
 /// What the loop does after one mail.
@@ -25,6 +31,8 @@ enum Next {
     Continue,
     /// Failed: refuse what is left and stop with this reason.
     Fail(String),
+    /// The handler panicked with this message.
+    Panicked(String),
 }
 
 impl<A: Send + 'static> Hosted<A> {
@@ -47,7 +55,9 @@ impl<A: Send + 'static> Hosted<A> {
     async fn handle(&mut self, mail: Mail<A>) -> Next {
         match mail {
             Mail::Letter(letter) => {
-                letter.deliver(&mut self.actor, &mut self.ctx).await;
+                if let Some(detail) = letter.deliver(&mut self.actor, &mut self.ctx).await {
+                    return Next::Panicked(detail);
+                }
                 match self.ctx.stop.take() {
                     None => Next::Continue,
                     Some(StopRequest::Graceful) => {
@@ -62,6 +72,29 @@ impl<A: Send + 'static> Hosted<A> {
                 Next::Continue
             }
         }
+    }
+
+    /// After a panic: a fresh actor from the factory, if restarts are left,
+    /// after the next delay. `Err` carries the reason to stop instead.
+    async fn fresh_actor(&mut self, detail: &str) -> Result<(), String> {
+        let stop = format!("a handler panicked: {detail}");
+        let Some((factory, backoff, left)) = self.restart.as_mut() else {
+            return Err(stop);
+        };
+        let Some(delay) = backoff.next_delay().filter(|_| *left > 0) else {
+            tracing::error!(panic = %detail, "a handler panicked; no restarts left; stopping");
+            return Err(format!("{stop} (no restarts left)"));
+        };
+        *left -= 1;
+        // The next panic, with no restart left, stops the actor: its `ask`
+        // is answered as such.
+        self.ctx.supervised = *left > 0;
+        tracing::warn!(panic = %detail, delay_ms = delay.as_millis() as u64, "a handler panicked; restarting with recovery from storage");
+        self.status.send_replace(ActorStatus::Recovering);
+        tokio::time::sleep(delay).await;
+        self.actor = factory();
+        self.ctx.reset();
+        Ok(())
     }
 }
 
@@ -90,26 +123,33 @@ pub(crate) async fn run_event_sourced<A: EventSourced>(mut h: Hosted<A>) -> Stri
         let Some((journal, snapshots)) = h.ctx.event_stores() else {
             return h.refuse_all("no journal configured".into()).await;
         };
-        if let Err(e) = recover_event_sourced(&mut h.actor, &*journal, &*snapshots).await {
-            return h.refuse_all(format!("recovery failed: {e}")).await;
-        }
-        h.ctx.configure(&h.actor);
-        h.ctx.snapshots.config = h.actor.snapshot_config();
-        let mut timer = ticker(h.ctx.snapshots.config.as_ref().and_then(|c| c.interval));
-        h.status.send_replace(ActorStatus::Running);
-        loop {
-            let mail = tokio::select! {
-                mail = h.rx.recv() => mail,
-                () = tick(&mut timer) => {
-                    if h.ctx.snapshots.events_since > 0 {
-                        h.ctx.auto_snapshot(&mut h.actor).await;
+        'incarnation: loop {
+            if let Err(e) = recover_event_sourced(&mut h.actor, &*journal, &*snapshots).await {
+                return h.refuse_all(format!("recovery failed: {e}")).await;
+            }
+            h.ctx.configure(&h.actor);
+            h.ctx.snapshots.config = h.actor.snapshot_config();
+            let mut timer = ticker(h.ctx.snapshots.config.as_ref().and_then(|c| c.interval));
+            h.status.send_replace(ActorStatus::Running);
+            loop {
+                let mail = tokio::select! {
+                    mail = h.rx.recv() => mail,
+                    () = tick(&mut timer) => {
+                        if h.ctx.snapshots.events_since > 0 {
+                            h.ctx.auto_snapshot(&mut h.actor).await;
+                        }
+                        continue;
                     }
-                    continue;
+                };
+                let Some(mail) = mail else { break 'incarnation };
+                match h.handle(mail).await {
+                    Next::Continue => {}
+                    Next::Fail(reason) => return h.refuse_all(reason).await,
+                    Next::Panicked(detail) => match h.fresh_actor(&detail).await {
+                        Ok(()) => continue 'incarnation,
+                        Err(reason) => return h.refuse_all(reason).await,
+                    },
                 }
-            };
-            let Some(mail) = mail else { break };
-            if let Next::Fail(reason) = h.handle(mail).await {
-                return h.refuse_all(reason).await;
             }
         }
         tracing::info!("stopped");
@@ -126,41 +166,49 @@ pub(crate) async fn run_durable_state<A: DurableState>(mut h: Hosted<A>) -> Stri
         let Some(state) = h.ctx.state_store() else {
             return h.refuse_all("no state store configured".into()).await;
         };
-        if let Err(e) = recover_durable_state(&mut h.actor, &*state).await {
-            return h.refuse_all(format!("recovery failed: {e}")).await;
-        }
-        h.ctx.configure(&h.actor);
-        h.ctx.saves.config = h.actor.save_config();
-        let every = h.ctx.saves.config.as_ref().and_then(|c| c.every_n_messages);
-        let mut timer = ticker(h.ctx.saves.config.as_ref().and_then(|c| c.interval));
-        h.status.send_replace(ActorStatus::Running);
-        loop {
-            let mail = tokio::select! {
-                mail = h.rx.recv() => mail,
-                () = tick(&mut timer) => {
-                    if h.ctx.saves.messages_since > 0
-                        && let Some(reason) = auto_save(&mut h).await
-                    {
-                        return h.refuse_all(reason).await;
+        'incarnation: loop {
+            if let Err(e) = recover_durable_state(&mut h.actor, &*state).await {
+                return h.refuse_all(format!("recovery failed: {e}")).await;
+            }
+            h.ctx.configure(&h.actor);
+            h.ctx.saves.config = h.actor.save_config();
+            let every = h.ctx.saves.config.as_ref().and_then(|c| c.every_n_messages);
+            let mut timer = ticker(h.ctx.saves.config.as_ref().and_then(|c| c.interval));
+            h.status.send_replace(ActorStatus::Running);
+            loop {
+                let mail = tokio::select! {
+                    mail = h.rx.recv() => mail,
+                    () = tick(&mut timer) => {
+                        if h.ctx.saves.messages_since > 0
+                            && let Some(reason) = auto_save(&mut h).await
+                        {
+                            return h.refuse_all(reason).await;
+                        }
+                        continue;
                     }
-                    continue;
+                };
+                let Some(mail) = mail else { break 'incarnation };
+                let is_letter = matches!(mail, Mail::Letter(_));
+                if is_letter {
+                    // Counted before the handler runs, so that a save inside the
+                    // handler leaves nothing unsaved.
+                    h.ctx.saves.messages_since += 1;
                 }
-            };
-            let Some(mail) = mail else { break };
-            let is_letter = matches!(mail, Mail::Letter(_));
-            if is_letter {
-                // Counted before the handler runs, so that a save inside the
-                // handler leaves nothing unsaved.
-                h.ctx.saves.messages_since += 1;
-            }
-            if let Next::Fail(reason) = h.handle(mail).await {
-                return h.refuse_all(reason).await;
-            }
-            if is_letter
-                && every.is_some_and(|n| h.ctx.saves.messages_since >= n.max(1))
-                && let Some(reason) = auto_save(&mut h).await
-            {
-                return h.refuse_all(reason).await;
+                match h.handle(mail).await {
+                    Next::Continue => {}
+                    Next::Fail(reason) => return h.refuse_all(reason).await,
+                    Next::Panicked(detail) => match h.fresh_actor(&detail).await {
+                        // What was not saved is gone with the panicked state.
+                        Ok(()) => continue 'incarnation,
+                        Err(reason) => return h.refuse_all(reason).await,
+                    },
+                }
+                if is_letter
+                    && every.is_some_and(|n| h.ctx.saves.messages_since >= n.max(1))
+                    && let Some(reason) = auto_save(&mut h).await
+                {
+                    return h.refuse_all(reason).await;
+                }
             }
         }
         if h.ctx.saves.messages_since > 0

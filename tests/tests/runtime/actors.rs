@@ -273,3 +273,10 @@ pub fn pid(id: &str) -> PersistenceId {
 }
 
 pub const SECOND: Duration = Duration::from_secs(1);
+
+#[async_trait]
+impl Handler<Boom> for Settings {
+    async fn handle(&mut self, _: Boom, _ctx: &mut Context<Self>) {
+        panic!("settings boom");
+    }
+}

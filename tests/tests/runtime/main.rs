@@ -10,3 +10,4 @@ mod persist_policy;
 mod recovery_first;
 mod saves;
 mod snapshots;
+mod supervision;
