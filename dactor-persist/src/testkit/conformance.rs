@@ -111,8 +111,36 @@ macro_rules! storage_conformance_tests {
 #[macro_export]
 macro_rules! journal_conformance_tests {
     ($factory:expr $(,)?) => {
-        $crate::__conformance_tests!(
-            $factory;
+        $crate::__journal_checks!([$crate::__conformance_tests] [$factory;]);
+    };
+}
+
+/// Writes one `#[test]` per snapshot check for the store that `$factory`
+/// makes. See [`storage_conformance_tests!`](crate::storage_conformance_tests).
+#[macro_export]
+macro_rules! snapshot_conformance_tests {
+    ($factory:expr $(,)?) => {
+        $crate::__snapshot_checks!([$crate::__conformance_tests] [$factory;]);
+    };
+}
+
+/// Writes one `#[test]` per state check for the store that `$factory` makes.
+/// See [`storage_conformance_tests!`](crate::storage_conformance_tests).
+#[macro_export]
+macro_rules! state_conformance_tests {
+    ($factory:expr $(,)?) => {
+        $crate::__state_checks!([$crate::__conformance_tests] [$factory;]);
+    };
+}
+
+/// The journal checks, listed once: hands their names to the macro in the
+/// first brackets, after the tokens in the second.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __journal_checks {
+    ([$($then:tt)*] [$($prefix:tt)*]) => {
+        $($then)*! {
+            $($prefix)*
             journal_reads_in_order_within_bounds,
             journal_reads_pages_in_order,
             journal_unknown_id_is_empty,
@@ -127,37 +155,39 @@ macro_rules! journal_conformance_tests {
             journal_parallel_writers_on_different_ids,
             journal_racing_writers_win_each_sequence_once,
             journal_reads_see_a_batch_whole_or_not_at_all,
-        );
+        }
     };
 }
 
-/// Writes one `#[test]` per snapshot check for the store that `$factory`
-/// makes. See [`storage_conformance_tests!`](crate::storage_conformance_tests).
+/// The snapshot checks, listed once: hands their names to the macro in the
+/// first brackets, after the tokens in the second.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! snapshot_conformance_tests {
-    ($factory:expr $(,)?) => {
-        $crate::__conformance_tests!(
-            $factory;
+macro_rules! __snapshot_checks {
+    ([$($then:tt)*] [$($prefix:tt)*]) => {
+        $($then)*! {
+            $($prefix)*
             snapshot_latest_is_the_highest_sequence,
             snapshot_at_the_same_sequence_replaces,
             snapshot_delete_before_removes_only_older,
             snapshot_payload_extremes,
             snapshot_tricky_ids_never_mix,
-        );
+        }
     };
 }
 
-/// Writes one `#[test]` per state check for the store that `$factory` makes.
-/// See [`storage_conformance_tests!`](crate::storage_conformance_tests).
+/// The state checks, listed once: hands their names to the macro in the
+/// first brackets, after the tokens in the second.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! state_conformance_tests {
-    ($factory:expr $(,)?) => {
-        $crate::__conformance_tests!(
-            $factory;
+macro_rules! __state_checks {
+    ([$($then:tt)*] [$($prefix:tt)*]) => {
+        $($then)*! {
+            $($prefix)*
             state_save_replace_delete_and_unknown,
             state_payload_extremes,
             state_tricky_ids_never_mix,
-        );
+        }
     };
 }
 
@@ -192,28 +222,13 @@ where
     X::Store: JournalStorage,
 {
     macro_rules! each {
-        ($($check:ident),+) => {$(
+        ($($check:ident),+ $(,)?) => {$(
             let fixture = make().await;
             $check(fixture.under_test()).await;
             drop(fixture);
         )+};
     }
-    each!(
-        journal_reads_in_order_within_bounds,
-        journal_reads_pages_in_order,
-        journal_unknown_id_is_empty,
-        journal_highest_never_goes_down,
-        journal_refuses_a_duplicate_without_overwriting,
-        journal_conflicting_batch_stores_nothing,
-        journal_refuses_deleted_sequences,
-        journal_refuses_sequences_below_one,
-        journal_empty_batch_stores_nothing,
-        journal_payload_extremes,
-        journal_tricky_ids_never_mix,
-        journal_parallel_writers_on_different_ids,
-        journal_racing_writers_win_each_sequence_once,
-        journal_reads_see_a_batch_whole_or_not_at_all
-    );
+    crate::__journal_checks!([each] []);
 }
 
 /// Runs every snapshot check, each on a fresh store from `make`.
@@ -229,19 +244,13 @@ where
     X::Store: SnapshotStorage,
 {
     macro_rules! each {
-        ($($check:ident),+) => {$(
+        ($($check:ident),+ $(,)?) => {$(
             let fixture = make().await;
             $check(fixture.under_test()).await;
             drop(fixture);
         )+};
     }
-    each!(
-        snapshot_latest_is_the_highest_sequence,
-        snapshot_at_the_same_sequence_replaces,
-        snapshot_delete_before_removes_only_older,
-        snapshot_payload_extremes,
-        snapshot_tricky_ids_never_mix
-    );
+    crate::__snapshot_checks!([each] []);
 }
 
 /// Runs every state check, each on a fresh store from `make`.
@@ -257,17 +266,13 @@ where
     X::Store: StateStorage,
 {
     macro_rules! each {
-        ($($check:ident),+) => {$(
+        ($($check:ident),+ $(,)?) => {$(
             let fixture = make().await;
             $check(fixture.under_test()).await;
             drop(fixture);
         )+};
     }
-    each!(
-        state_save_replace_delete_and_unknown,
-        state_payload_extremes,
-        state_tricky_ids_never_mix
-    );
+    crate::__state_checks!([each] []);
 }
 
 /// Runs the journal, snapshot and state suites, each check on a fresh store
