@@ -211,16 +211,7 @@ impl Runtime {
         actor: A,
     ) -> Result<ActorRef<A>, PersistError> {
         let pid = actor.persistence_id();
-        let provider = self
-            .inner
-            .provider
-            .as_ref()
-            .ok_or(PersistError::NotConfigured)?;
-        let journal = provider.journal(&pid).ok_or(PersistError::NotConfigured)?;
-        let snapshots = provider
-            .snapshots(&pid)
-            .ok_or(PersistError::NotConfigured)?;
-        let stores = Stores::EventSourced { journal, snapshots };
+        let stores = self.event_stores(&pid)?;
         self.start(actor, pid, stores, None, task::run_event_sourced::<A>)
     }
 
@@ -243,16 +234,7 @@ impl Runtime {
     {
         let actor = factory();
         let pid = actor.persistence_id();
-        let provider = self
-            .inner
-            .provider
-            .as_ref()
-            .ok_or(PersistError::NotConfigured)?;
-        let journal = provider.journal(&pid).ok_or(PersistError::NotConfigured)?;
-        let snapshots = provider
-            .snapshots(&pid)
-            .ok_or(PersistError::NotConfigured)?;
-        let stores = Stores::EventSourced { journal, snapshots };
+        let stores = self.event_stores(&pid)?;
         let restart = (Arc::new(factory) as task::Factory<A>, supervision);
         self.start(
             actor,
@@ -275,13 +257,7 @@ impl Runtime {
         actor: A,
     ) -> Result<ActorRef<A>, PersistError> {
         let pid = actor.persistence_id();
-        let provider = self
-            .inner
-            .provider
-            .as_ref()
-            .ok_or(PersistError::NotConfigured)?;
-        let state = provider.state(&pid).ok_or(PersistError::NotConfigured)?;
-        let stores = Stores::DurableState { state };
+        let stores = self.state_stores(&pid)?;
         self.start(actor, pid, stores, None, task::run_durable_state::<A>)
     }
 
@@ -302,13 +278,7 @@ impl Runtime {
     {
         let actor = factory();
         let pid = actor.persistence_id();
-        let provider = self
-            .inner
-            .provider
-            .as_ref()
-            .ok_or(PersistError::NotConfigured)?;
-        let state = provider.state(&pid).ok_or(PersistError::NotConfigured)?;
-        let stores = Stores::DurableState { state };
+        let stores = self.state_stores(&pid)?;
         let restart = (Arc::new(factory) as task::Factory<A>, supervision);
         self.start(
             actor,
@@ -317,6 +287,30 @@ impl Runtime {
             Some(restart),
             task::run_durable_state::<A>,
         )
+    }
+
+    /// The journal and snapshot store the provider has for `pid`.
+    fn event_stores(&self, pid: &PersistenceId) -> Result<Stores, PersistError> {
+        let provider = self.provider()?;
+        Ok(Stores::EventSourced {
+            journal: provider.journal(pid).ok_or(PersistError::NotConfigured)?,
+            snapshots: provider.snapshots(pid).ok_or(PersistError::NotConfigured)?,
+        })
+    }
+
+    /// The state store the provider has for `pid`.
+    fn state_stores(&self, pid: &PersistenceId) -> Result<Stores, PersistError> {
+        let state = self.provider()?.state(pid);
+        Ok(Stores::DurableState {
+            state: state.ok_or(PersistError::NotConfigured)?,
+        })
+    }
+
+    fn provider(&self) -> Result<&Arc<dyn StorageProvider>, PersistError> {
+        self.inner
+            .provider
+            .as_ref()
+            .ok_or(PersistError::NotConfigured)
     }
 
     fn start<A, F, Fut>(
