@@ -56,8 +56,31 @@ pub trait PersistentEvent: Sized + Send + Sync + 'static {
     /// # Errors
     ///
     /// [`PersistError::SerializationFailed`] naming the unknown event type, or
-    /// the variant whose fields do not decode.
+    /// the variant whose fields do not decode (or leave bytes over).
     fn decode(payload: &[u8]) -> Result<Self, PersistError>;
+
+    /// Decodes a journal entry: its payload, checked against the
+    /// `event_type` stored beside it, which must be a name of the variant the
+    /// payload names (its current name or an alias).
+    ///
+    /// The default decodes, then compares with [`event_type`](PersistentEvent::event_type);
+    /// the derive also accepts aliases.
+    ///
+    /// # Errors
+    ///
+    /// As [`decode`](PersistentEvent::decode), and
+    /// [`PersistError::SerializationFailed`] when the names disagree.
+    fn decode_entry(event_type: &str, payload: &[u8]) -> Result<Self, PersistError> {
+        let event = Self::decode(payload)?;
+        if event.event_type() != event_type {
+            return Err(PersistError::SerializationFailed(format!(
+                "the entry is typed `{event_type}` but its payload decodes as `{}`: the row is \
+                 damaged",
+                event.event_type()
+            )));
+        }
+        Ok(event)
+    }
 }
 
 /// The user's event handler for a derived event-sourced actor, when it is not

@@ -60,6 +60,17 @@ pub enum PersistError {
         /// What was wrong with it.
         detail: String,
     },
+    /// The store itself is damaged: the database engine reports a damaged file,
+    /// page or index ("database disk image is malformed" from SQLite,
+    /// `XX001`/`XX002` from PostgreSQL). Not transient: trying again reads the
+    /// same damage. `store` names the file or table, `detail` what the engine
+    /// said; run the store's `verify()` to see what was lost.
+    StoreDamaged {
+        /// The damaged file or table.
+        store: String,
+        /// What was being done, and what the engine reported.
+        detail: String,
+    },
     /// The store cannot be used as it is: a file that is not a database, a
     /// schema newer than this code knows, a setting out of range. Nothing was
     /// changed; the message names the store and the problem.
@@ -93,9 +104,40 @@ pub enum PersistError {
 
 impl PersistError {
     /// True for errors that may pass if the same operation is tried again
-    /// (the store was unreachable); false for conflicts and bad data.
+    /// (the store was unreachable); false for conflicts, bad input and damaged
+    /// data, which a retry reads or writes the same way.
     pub fn is_transient(&self) -> bool {
         matches!(self, PersistError::StorageUnavailable(_))
+    }
+
+    /// The error for a persistence id that has used up its sequences: the
+    /// next event would come after [`SequenceId::LAST`].
+    pub(crate) fn sequence_exhausted(persistence_id: &PersistenceId, at: SequenceId) -> Self {
+        PersistError::InvalidInput {
+            persistence_id: persistence_id.clone(),
+            detail: format!(
+                "sequence space exhausted: the journal is at {at:?} and no sequence after \
+                 {:?} can be stored",
+                SequenceId::LAST
+            ),
+        }
+    }
+
+    /// A journal that is not what its store says it holds: `first_missing` is
+    /// the first sequence recovery needed and did not get.
+    pub(crate) fn incomplete_journal(
+        persistence_id: &PersistenceId,
+        first_missing: SequenceId,
+        why: impl fmt::Display,
+    ) -> Self {
+        PersistError::CorruptEntry {
+            sequence_id: first_missing,
+            detail: format!(
+                "the journal of `{persistence_id}` is incomplete: event {} is missing ({why}); \
+                 rows were removed or damaged behind the store's back",
+                first_missing.0
+            ),
+        }
     }
 }
 
@@ -133,6 +175,9 @@ impl fmt::Display for PersistError {
                 persistence_id,
                 detail,
             } => write!(f, "corrupt state of `{persistence_id}`: {detail}"),
+            Self::StoreDamaged { store, detail } => {
+                write!(f, "damaged store {store}: {detail}")
+            }
             Self::IncompatibleStore(msg) => write!(f, "incompatible store: {msg}"),
             Self::SnapshotIncompatible(msg) => write!(f, "incompatible snapshot: {msg}"),
             Self::ActorStopped {

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 
 use crate::{
-    JournalStorage, PersistError, PersistentActor, SequenceId, SnapshotConfig, SnapshotStorage,
+    JournalEntry, JournalStorage, PersistError, PersistentActor, SequenceId, SnapshotConfig,
+    SnapshotStorage,
 };
 
 /// An actor whose state is the result of applying its persisted events in order.
@@ -81,6 +82,21 @@ pub trait EventSourced: PersistentActor {
     /// recovery reports it as [`PersistError::CorruptEntry`] with the sequence.
     fn deserialize_event(&self, payload: &[u8]) -> Result<Self::Event, PersistError>;
 
+    /// Decodes an event read back from the journal, with what the journal
+    /// stored beside it. Recovery calls this one.
+    ///
+    /// The default is [`deserialize_event`](EventSourced::deserialize_event)
+    /// of the payload. The derive overrides it to check that the payload's
+    /// own event name agrees with the entry's `event_type` (a row typed
+    /// `Reset` whose payload says `Added` is damage, not an `Added`).
+    ///
+    /// # Errors
+    ///
+    /// As [`deserialize_event`](EventSourced::deserialize_event).
+    fn deserialize_entry(&self, entry: &JournalEntry) -> Result<Self::Event, PersistError> {
+        self.deserialize_event(&entry.payload)
+    }
+
     /// Encodes an event for the journal.
     ///
     /// # Errors
@@ -130,14 +146,15 @@ pub trait EventSourced: PersistentActor {
     ///
     /// # Errors
     ///
-    /// Any error of encoding or of the journal; state and sequence are then
-    /// unchanged.
+    /// Any error of encoding or of the journal, and
+    /// [`PersistError::InvalidInput`] ("sequence space exhausted") after
+    /// [`SequenceId::LAST`]; state and sequence are then unchanged.
     async fn persist(
         &mut self,
         event: Self::Event,
         journal: &dyn JournalStorage,
     ) -> Result<SequenceId, PersistError> {
-        let seq = self.last_sequence_id().next();
+        let seq = self.last_sequence_id().next_for(&self.persistence_id())?;
         let payload = self.serialize_event(&event)?;
         let event_type = self.event_type(&event);
         journal
@@ -166,7 +183,7 @@ pub trait EventSourced: PersistentActor {
         }
         let mut encoded = Vec::with_capacity(events.len());
         for event in &events {
-            seq = seq.next();
+            seq = seq.next_for(&self.persistence_id())?;
             encoded.push((seq, self.event_type(event), self.serialize_event(event)?));
         }
         let entries: Vec<(SequenceId, &str, &[u8])> = encoded

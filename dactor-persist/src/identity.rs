@@ -63,10 +63,54 @@ impl SequenceId {
     /// The sequence before the first event: nothing persisted yet.
     pub const ZERO: SequenceId = SequenceId(0);
 
+    /// The highest sequence a store accepts: `i64::MAX - 1`, the last one
+    /// with a successor. Every store refuses events and snapshots above it
+    /// (and below 1) with [`PersistError::InvalidInput`](crate::PersistError::InvalidInput).
+    pub const LAST: SequenceId = SequenceId(i64::MAX - 1);
+
     /// Returns the next sequence id (this one plus one).
+    ///
+    /// It never overflows: at `i64::MAX` it stays there, a sequence every
+    /// store refuses. Code that must tell uses [`checked_next`](SequenceId::checked_next).
     #[must_use]
     pub fn next(self) -> Self {
-        Self(self.0 + 1)
+        Self(self.0.saturating_add(1))
+    }
+
+    /// The next sequence id, or `None` when this one is `i64::MAX`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dactor_persist::SequenceId;
+    ///
+    /// assert_eq!(SequenceId(1).checked_next(), Some(SequenceId(2)));
+    /// assert_eq!(SequenceId(i64::MAX).checked_next(), None);
+    /// ```
+    #[must_use]
+    pub fn checked_next(self) -> Option<Self> {
+        self.0.checked_add(1).map(Self)
+    }
+
+    /// True for a sequence a store may hold an event or snapshot at:
+    /// 1 to [`SequenceId::LAST`].
+    pub fn is_storable(self) -> bool {
+        (1..=Self::LAST.0).contains(&self.0)
+    }
+
+    /// The sequence of the next event of `persistence_id` after this one, or
+    /// the "sequence space exhausted" error when there is none a store takes.
+    pub(crate) fn next_for(
+        self,
+        persistence_id: &PersistenceId,
+    ) -> Result<SequenceId, crate::PersistError> {
+        match self.checked_next() {
+            Some(next) if next <= Self::LAST => Ok(next),
+            _ => Err(crate::PersistError::sequence_exhausted(
+                persistence_id,
+                self,
+            )),
+        }
     }
 }
 

@@ -68,8 +68,8 @@ pub use storage::{
     Durability, SqliteStats, SqliteStorage, SqliteStorageBuilder, SqliteStorageProvider,
 };
 pub use storage::{
-    InMemoryStorage, InMemoryStorageProvider, JournalStorage, SnapshotStorage, StateStorage,
-    StorageProvider,
+    InMemoryStorage, InMemoryStorageProvider, JournalBounds, JournalStorage, SnapshotStorage,
+    StateStorage, StorageProvider,
 };
 #[cfg(feature = "postgres")]
 pub use storage::{PostgresStorage, PostgresStorageBuilder, PostgresStorageProvider};

@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 
 pub use crate::codec::{ApplyEvent, PersistentEvent};
 pub use crate::{
-    Actor, DurableState, EventSourced, PersistError, PersistFailurePolicy, PersistenceId,
-    PersistentActor, RecoveryFailurePolicy, SaveConfig, SequenceId, SnapshotConfig,
+    Actor, DurableState, EventSourced, JournalEntry, PersistError, PersistFailurePolicy,
+    PersistenceId, PersistentActor, RecoveryFailurePolicy, SaveConfig, SequenceId, SnapshotConfig,
 };
 pub use ::core;
 pub use ::serde;
@@ -87,17 +87,32 @@ pub fn split_event<'a>(payload: &'a [u8], ty: &str) -> Result<(&'a str, &'a [u8]
     })
 }
 
-/// Decodes the fields of the event named `name` of type `ty`.
+/// Decodes the fields of the event named `name` of type `ty`: every byte of
+/// them, so that a payload with bytes after its fields is refused.
 pub fn decode_fields<T: DeserializeOwned>(
     bytes: &[u8],
     name: &str,
     ty: &str,
 ) -> Result<T, PersistError> {
-    postcard::from_bytes(bytes).map_err(|e| {
+    let (fields, rest) = postcard::take_from_bytes(bytes).map_err(|e| {
         PersistError::SerializationFailed(format!(
             "the fields of `{ty}::{name}` do not decode: {e}"
         ))
-    })
+    })?;
+    no_fields(rest, name, ty)?;
+    Ok(fields)
+}
+
+/// Refuses bytes where an event's fields must have ended (for a variant
+/// without fields: the whole rest of the payload).
+pub fn no_fields(rest: &[u8], name: &str, ty: &str) -> Result<(), PersistError> {
+    if rest.is_empty() {
+        return Ok(());
+    }
+    Err(PersistError::SerializationFailed(format!(
+        "the payload of `{ty}::{name}` has {} bytes after its fields: it is damaged",
+        rest.len()
+    )))
 }
 
 /// The error for an event name that no variant of `ty` has.
@@ -106,6 +121,48 @@ pub fn unknown_event(name: &str, ty: &str, known: &[&str]) -> PersistError {
         "unknown event type `{name}` for `{ty}` (known: {})",
         known.join(", ")
     ))
+}
+
+/// The error for a journal entry whose stored `event_type` is not a name of
+/// the variant its payload names.
+pub fn mismatched_event(event_type: &str, name: &str, ty: &str) -> PersistError {
+    PersistError::SerializationFailed(format!(
+        "the entry is typed `{event_type}` but its payload is a `{ty}::{name}`, which is not \
+         known by that name: the row is damaged"
+    ))
+}
+
+/// What a stored state is: a snapshot of an event-sourced actor, or the
+/// state of a durable-state actor. Errors say which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredAs {
+    /// A snapshot (`restore_snapshot`).
+    Snapshot,
+    /// A durable state (`restore_state`).
+    State,
+}
+
+impl StoredAs {
+    fn noun(self) -> &'static str {
+        match self {
+            StoredAs::Snapshot => "snapshot",
+            StoredAs::State => "state",
+        }
+    }
+
+    fn damaged(self, pid: &PersistenceId, detail: String) -> PersistError {
+        match self {
+            StoredAs::Snapshot => PersistError::CorruptSnapshot {
+                persistence_id: pid.clone(),
+                sequence_id: SequenceId::ZERO,
+                detail,
+            },
+            StoredAs::State => PersistError::CorruptState {
+                persistence_id: pid.clone(),
+                detail,
+            },
+        }
+    }
 }
 
 /// Encodes a snapshot or state: fingerprint, then the fields.
@@ -121,28 +178,51 @@ pub fn encode_state<T: Serialize + ?Sized>(
     })
 }
 
-/// Decodes a snapshot or state written by [`encode_state`] for the same layout.
+/// Decodes a snapshot or state written by [`encode_state`] for the same
+/// layout.
+///
+/// Another layout's fingerprint is [`PersistError::SnapshotIncompatible`]
+/// (recovery then replays the journal instead of a snapshot); fields that do
+/// not decode, or bytes after them, are damage:
+/// [`PersistError::CorruptSnapshot`] or [`PersistError::CorruptState`].
 pub fn decode_state<T: DeserializeOwned>(
     fingerprint: u64,
     payload: &[u8],
     ty: &str,
+    kind: StoredAs,
+    pid: &PersistenceId,
 ) -> Result<T, PersistError> {
+    let noun = kind.noun();
     let Some((stored, rest)) = payload.split_first_chunk::<8>() else {
-        return Err(PersistError::SnapshotIncompatible(format!(
-            "a stored state of `{ty}` is {} bytes, too short to hold its layout fingerprint",
-            payload.len()
-        )));
+        return Err(kind.damaged(
+            pid,
+            format!(
+                "the stored {noun} of `{ty}` is {} bytes, too short to hold its layout fingerprint",
+                payload.len()
+            ),
+        ));
     };
     let stored = u64::from_le_bytes(*stored);
     if stored != fingerprint {
         return Err(PersistError::SnapshotIncompatible(format!(
-            "the stored state of `{ty}` was written for another layout of its fields \
+            "the stored {noun} of `{pid}` was written for another layout of the fields of `{ty}` \
              (fingerprint {stored:016x}, current {fingerprint:016x})"
         )));
     }
-    postcard::from_bytes(rest).map_err(|e| {
-        PersistError::SnapshotIncompatible(format!(
-            "the stored state of `{ty}` does not decode: {e}"
-        ))
-    })
+    let (fields, rest) = postcard::take_from_bytes(rest).map_err(|e| {
+        kind.damaged(
+            pid,
+            format!("the stored {noun} of `{ty}` matches its layout but does not decode: {e}"),
+        )
+    })?;
+    if !rest.is_empty() {
+        return Err(kind.damaged(
+            pid,
+            format!(
+                "the stored {noun} of `{ty}` has {} bytes after its fields: it is damaged",
+                rest.len()
+            ),
+        ));
+    }
+    Ok(fields)
 }

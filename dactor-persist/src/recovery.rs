@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
+use crate::storage::complete::read_complete;
 use crate::{
-    Backoff, DurableState, EventSourced, JournalStorage, PersistError, PersistenceId,
-    RecoveryFailurePolicy, SequenceId, SnapshotStorage, StateStorage,
+    Backoff, DurableState, EventSourced, JournalBounds, JournalStorage, PersistError,
+    PersistenceId, RecoveryFailurePolicy, SequenceId, SnapshotStorage, StateStorage,
 };
 
 /// Recovers an event-sourced actor from its latest snapshot and the events
@@ -20,15 +21,31 @@ use crate::{
 /// sequence is raised to the highest ever stored, so that the next persist
 /// never reuses a sequence, even when events were deleted.
 ///
+/// **Nothing read is trusted.** The events applied must be exactly those the
+/// journal's [`read_bounds`](JournalStorage::read_bounds) promise: every
+/// sequence from the snapshot's + 1 (or, without a snapshot, from the first
+/// one after what [`delete_events_to`](JournalStorage::delete_events_to)
+/// removed) up to the highest, in order, none twice. A hole, a repeat, an
+/// event out of order or above the highest is a [`PersistError::CorruptEntry`]
+/// naming the persistence id and the first sequence that is missing or out of
+/// place, never a state that skipped events. So is a journal whose events
+/// were deleted past the latest snapshot, and, for an actor whose
+/// [`SnapshotConfig::delete_events_on_snapshot`](crate::SnapshotConfig) is
+/// set, deleted events with no snapshot at all (the snapshot that covered
+/// them was lost).
+///
 /// A snapshot whose `restore_snapshot` answers
-/// [`PersistError::SnapshotIncompatible`] is skipped with a warning and the
+/// [`PersistError::SnapshotIncompatible`] or [`PersistError::CorruptSnapshot`]
+/// (so, one restore must leave the actor unchanged) is skipped with a warning and the
 /// journal is replayed from its start instead; if the events it covered were
 /// deleted, that is a recovery failure.
 ///
 /// On failure it follows [`PersistentActor::recovery_failure_policy`](crate::PersistentActor::recovery_failure_policy):
 /// `Stop` returns the error; `Retry` tries again (`max_attempts` tries in all,
 /// 3 when `None`) after a delay that starts at `initial_delay` and doubles,
-/// capped at 30 s; `SkipAndStart` leaves the actor in its initial state, with
+/// capped at 30 s, but only after errors that may pass
+/// ([`PersistError::is_transient`]: damaged data reads back the same way, so
+/// it gives up at once); `SkipAndStart` leaves the actor in its initial state, with
 /// its sequence at the highest stored (when the journal can tell it), calls
 /// `post_recovery` and returns `Ok`.
 ///
@@ -166,6 +183,10 @@ impl RetryState {
                 tracing::error!(error = %err, "recovery failed; policy Stop");
                 Next::GiveUp
             }
+            Self::Retry(_) if !err.is_transient() => {
+                tracing::error!(error = %err, "recovery failed and trying again cannot help (the data read back is damaged or refused); policy Retry gives up");
+                Next::GiveUp
+            }
             Self::Retry(backoff) => match backoff.next_delay() {
                 Some(delay) => {
                     tracing::warn!(error = %err, delay_ms = delay.as_millis() as u64, "recovery failed; retrying");
@@ -189,8 +210,8 @@ struct ReplayStats {
     snapshot: Option<SequenceId>,
 }
 
-/// One recovery try. The actor is changed only after everything was read and
-/// every event decoded.
+/// One recovery try. The actor is changed only after everything was read,
+/// proved complete, and every event decoded.
 async fn replay<A: EventSourced>(
     actor: &mut A,
     pid: &PersistenceId,
@@ -198,6 +219,13 @@ async fn replay<A: EventSourced>(
     snapshots: &dyn SnapshotStorage,
 ) -> Result<ReplayStats, PersistError> {
     let snapshot = match snapshots.load_latest_snapshot(pid).await {
+        Ok(Some(snap)) if !snap.sequence_id.is_storable() => Some(Err((
+            snap.sequence_id,
+            format!(
+                "it is stored at {:?}, outside the sequences a snapshot can have",
+                snap.sequence_id
+            ),
+        ))),
         Ok(snapshot) => snapshot.map(Ok),
         // A damaged snapshot is a lost cache entry, not lost state: replay instead.
         Err(PersistError::CorruptSnapshot {
@@ -207,30 +235,64 @@ async fn replay<A: EventSourced>(
         }) => Some(Err((sequence_id, detail))),
         Err(e) => return Err(e),
     };
-    let highest = journal
-        .read_highest_sequence(pid)
-        .await?
-        .unwrap_or(SequenceId::ZERO);
+    let bounds = checked_bounds(pid, journal.read_bounds(pid).await?)?;
 
     let mut used_snapshot = None;
     let events = match snapshot {
-        None => read_decoded(actor, pid, journal, SequenceId(1)).await?,
+        None => {
+            if bounds.deleted_to > SequenceId::ZERO && deletes_after_snapshots(actor) {
+                return Err(PersistError::incomplete_journal(
+                    pid,
+                    SequenceId(1),
+                    format_args!(
+                        "events up to {} were deleted, which this actor does only once a \
+                         snapshot covers them, but no snapshot is stored",
+                        bounds.deleted_to.0
+                    ),
+                ));
+            }
+            read_decoded(actor, pid, journal, bounds.first_retained(), bounds.highest).await?
+        }
         Some(Ok(snap)) => {
-            let tail = read_decoded(actor, pid, journal, snap.sequence_id.next()).await?;
+            if snap.sequence_id < bounds.deleted_to {
+                return Err(PersistError::incomplete_journal(
+                    pid,
+                    snap.sequence_id.next(),
+                    format_args!(
+                        "events up to {} were deleted but the latest snapshot is at {}",
+                        bounds.deleted_to.0, snap.sequence_id.0
+                    ),
+                ));
+            }
+            if snap.sequence_id > bounds.highest {
+                tracing::warn!(
+                    snapshot_sequence = snap.sequence_id.0,
+                    highest = bounds.highest.0,
+                    "the latest snapshot is newer than the journal's highest sequence; using it"
+                );
+            }
+            let tail =
+                read_decoded(actor, pid, journal, snap.sequence_id.next(), bounds.highest).await?;
             match actor.restore_snapshot(snap.payload) {
                 Ok(()) => {
                     actor.set_last_sequence_id(snap.sequence_id);
                     used_snapshot = Some(snap.sequence_id);
                     tail
                 }
-                Err(PersistError::SnapshotIncompatible(detail)) => {
-                    replay_without_snapshot(actor, pid, journal, snap.sequence_id, &detail).await?
+                // Written for another layout, or damaged where the store's
+                // checksum could not see it: replay instead.
+                Err(
+                    PersistError::SnapshotIncompatible(detail)
+                    | PersistError::CorruptSnapshot { detail, .. },
+                ) => {
+                    replay_without_snapshot(actor, pid, journal, bounds, snap.sequence_id, &detail)
+                        .await?
                 }
                 Err(e) => return Err(e),
             }
         }
         Some(Err((sequence_id, detail))) => {
-            replay_without_snapshot(actor, pid, journal, sequence_id, &detail).await?
+            replay_without_snapshot(actor, pid, journal, bounds, sequence_id, &detail).await?
         }
     };
 
@@ -239,8 +301,8 @@ async fn replay<A: EventSourced>(
         actor.apply(event);
         actor.set_last_sequence_id(*seq);
     }
-    if highest > actor.last_sequence_id() {
-        actor.set_last_sequence_id(highest);
+    if bounds.highest > actor.last_sequence_id() {
+        actor.set_last_sequence_id(bounds.highest);
     }
     Ok(ReplayStats {
         events: count,
@@ -248,31 +310,59 @@ async fn replay<A: EventSourced>(
     })
 }
 
+/// The store's bounds, refused when they cannot be true.
+fn checked_bounds(
+    pid: &PersistenceId,
+    bounds: JournalBounds,
+) -> Result<JournalBounds, PersistError> {
+    let JournalBounds {
+        deleted_to,
+        highest,
+    } = bounds;
+    if deleted_to.0 < 0 || highest.0 < 0 || deleted_to > highest || highest > SequenceId::LAST {
+        return Err(PersistError::CorruptEntry {
+            sequence_id: highest,
+            detail: format!(
+                "the journal bookkeeping of `{pid}` is damaged: it says events up to {} were \
+                 deleted and the highest sequence is {}",
+                deleted_to.0, highest.0
+            ),
+        });
+    }
+    Ok(bounds)
+}
+
+/// True when the actor deletes events only once a snapshot covers them, so
+/// that deleted events with no snapshot mean a lost snapshot.
+fn deletes_after_snapshots<A: EventSourced>(actor: &A) -> bool {
+    actor
+        .snapshot_config()
+        .is_some_and(|c| c.delete_events_on_snapshot)
+}
+
 /// How many events recovery reads from the journal at a time.
 const REPLAY_PAGE: usize = 8192;
 
-/// Reads and decodes every event from `from` on, a page at a time, freeing each
-/// page's payloads as it goes; the first failure is a
-/// [`PersistError::CorruptEntry`] naming its sequence.
+/// Reads and decodes every event `from ..= to`, a page at a time, freeing
+/// each page's payloads as it goes, and proves them complete (see
+/// [`read_complete`]); the first failure is a [`PersistError::CorruptEntry`]
+/// naming its sequence.
 async fn read_decoded<A: EventSourced>(
     // `&mut` only so that the future is `Send` without `A: Sync`.
     actor: &mut A,
     pid: &PersistenceId,
     journal: &dyn JournalStorage,
     from: SequenceId,
+    to: SequenceId,
 ) -> Result<Vec<(SequenceId, A::Event)>, PersistError> {
     let mut events = Vec::new();
-    let mut next = from;
-    loop {
-        let page = journal.read_events_page(pid, next, REPLAY_PAGE).await?;
-        let Some(last) = page.last() else {
-            return Ok(events);
-        };
-        next = last.sequence_id.next();
-        events.reserve(page.len());
+    let out = &mut events;
+    // Moved in as `&mut`: a `&A` would make the future `Send` only for `A: Sync`.
+    read_complete(journal, pid, from, to, REPLAY_PAGE, move |page| {
+        out.reserve(page.len());
         for entry in page {
-            match actor.deserialize_event(&entry.payload) {
-                Ok(event) => events.push((entry.sequence_id, event)),
+            match actor.deserialize_entry(&entry) {
+                Ok(event) => out.push((entry.sequence_id, event)),
                 Err(err @ PersistError::CorruptEntry { .. }) => return Err(err),
                 Err(other) => {
                     return Err(PersistError::CorruptEntry {
@@ -285,15 +375,19 @@ async fn read_decoded<A: EventSourced>(
                 }
             }
         }
-    }
+        Ok(())
+    })
+    .await?;
+    Ok(events)
 }
 
 /// The snapshot at `snapshot_seq` cannot be used: replay the whole journal,
-/// provided the events the snapshot covered are all still there.
+/// provided none of its events were deleted.
 async fn replay_without_snapshot<A: EventSourced>(
     actor: &mut A,
     pid: &PersistenceId,
     journal: &dyn JournalStorage,
+    bounds: JournalBounds,
     snapshot_seq: SequenceId,
     detail: &str,
 ) -> Result<Vec<(SequenceId, A::Event)>, PersistError> {
@@ -302,16 +396,12 @@ async fn replay_without_snapshot<A: EventSourced>(
         detail = %detail,
         "snapshot cannot be used; replaying the journal from its start"
     );
-    let events = read_decoded(actor, pid, journal, SequenceId(1)).await?;
-    let covered = events
-        .iter()
-        .take_while(|(seq, _)| *seq <= snapshot_seq)
-        .count();
-    if i64::try_from(covered).ok() != Some(snapshot_seq.0) {
+    if bounds.deleted_to > SequenceId::ZERO {
         return Err(PersistError::SnapshotIncompatible(format!(
             "the snapshot of `{pid}` at {snapshot_seq:?} cannot be used ({detail}) and the \
-             events it covered were deleted, so the state cannot be rebuilt"
+             events up to {} were deleted, so the state cannot be rebuilt",
+            bounds.deleted_to.0
         )));
     }
-    Ok(events)
+    read_decoded(actor, pid, journal, SequenceId(1), bounds.highest).await
 }

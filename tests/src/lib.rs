@@ -3,3 +3,4 @@
 
 pub mod crash;
 pub mod journaled;
+pub mod ledger;

@@ -132,8 +132,14 @@ async fn the_file_is_in_wal_mode_with_its_schema_version_recorded() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(versions, vec![(1, "init".to_owned())]);
-    assert_eq!(SqliteStorage::schema_version(), 1);
+    assert_eq!(
+        versions,
+        vec![
+            (1, "init".to_owned()),
+            (2, "checksums_cover_ids".to_owned())
+        ]
+    );
+    assert_eq!(SqliteStorage::schema_version(), 2);
 }
 
 #[tokio::test]

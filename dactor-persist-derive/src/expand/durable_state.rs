@@ -19,7 +19,7 @@ pub fn expand(actor: &Actor<'_>) -> TokenStream {
     bounds.extend(id_bound(actor, &private));
     let where_clause = where_clause(actor.generics, &bounds);
     let persistent = persistent_actor(actor, &private, &bounds);
-    let (encode, decode) = state_codec(actor, &private);
+    let (encode, decode) = state_codec(actor, &private, quote!(State));
 
     let a = &actor.attrs;
     let save_config = (a.save_every.is_some() || a.save_interval_ms.is_some()).then(|| {

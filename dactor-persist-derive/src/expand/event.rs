@@ -42,7 +42,12 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
             std::iter::once(name.clone()).chain(v.attrs.aliases.iter().map(|a| a.value.clone()));
         let build = construct(v, &vars);
         if vars.is_empty() {
-            return quote!(#(#accepted)|* => #private::core::result::Result::Ok(#build));
+            return quote! {
+                #(#accepted)|* => {
+                    #private::no_fields(__dp_rest, #name, #ty_name)?;
+                    #private::core::result::Result::Ok(#build)
+                }
+            };
         }
         let pattern = tuple(&vars.iter().map(|v| quote!(#v)).collect::<Vec<_>>());
         let types = tuple(
@@ -60,6 +65,15 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
                 #private::core::result::Result::Ok(#build)
             }
         }
+    });
+
+    // Every name of each variant (its own and its aliases): an entry's stored
+    // type must be one of the names of the variant its payload names.
+    let same_variant_arms = event.variants.iter().zip(&names).map(|(v, name)| {
+        let accepted: Vec<String> = std::iter::once(name.clone())
+            .chain(v.attrs.aliases.iter().map(|a| a.value.clone()))
+            .collect();
+        quote!(#(#accepted)|* => #private::core::matches!(event_type, #(#accepted)|*))
     });
 
     quote! {
@@ -94,6 +108,24 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
                             #private::unknown_event(__dp_other, #ty_name, Self::EVENT_TYPES),
                         ),
                     }
+                }
+
+                fn decode_entry(
+                    event_type: &str,
+                    payload: &[u8],
+                ) -> #private::core::result::Result<Self, #private::PersistError> {
+                    let (__dp_name, _) = #private::split_event(payload, #ty_name)?;
+                    let __dp_same = match __dp_name {
+                        #(#same_variant_arms,)*
+                        // An unknown name: `decode` says so.
+                        _ => true,
+                    };
+                    if !__dp_same {
+                        return #private::core::result::Result::Err(
+                            #private::mismatched_event(event_type, __dp_name, #ty_name),
+                        );
+                    }
+                    <Self as #private::PersistentEvent>::decode(payload)
                 }
             }
         };

@@ -39,7 +39,7 @@ pub fn expand(actor: &Actor<'_>) -> TokenStream {
     };
     let where_clause = where_clause(actor.generics, &bounds);
     let persistent = persistent_actor(actor, &private, &bounds);
-    let (encode, decode) = state_codec(actor, &private);
+    let (encode, decode) = state_codec(actor, &private, quote!(Snapshot));
     let seq_field = seq.ident;
 
     let a = &actor.attrs;
@@ -85,6 +85,13 @@ pub fn expand(actor: &Actor<'_>) -> TokenStream {
                     payload: &[u8],
                 ) -> #private::core::result::Result<#event, #private::PersistError> {
                     <#event as #private::PersistentEvent>::decode(payload)
+                }
+
+                fn deserialize_entry(
+                    &self,
+                    entry: &#private::JournalEntry,
+                ) -> #private::core::result::Result<#event, #private::PersistError> {
+                    <#event as #private::PersistentEvent>::decode_entry(&entry.event_type, &entry.payload)
                 }
 
                 fn serialize_event(

@@ -120,8 +120,13 @@ pub fn id_bound(actor: &Actor<'_>, private: &TokenStream) -> Option<TokenStream>
 }
 
 /// The snapshot or state codec of an actor's stored fields:
-/// `(encode, decode)` method bodies.
-pub fn state_codec(actor: &Actor<'_>, private: &TokenStream) -> (TokenStream, TokenStream) {
+/// `(encode, decode)` method bodies. `kind` is the `StoredAs` variant
+/// (`Snapshot` or `State`) that decoding errors name.
+pub fn state_codec(
+    actor: &Actor<'_>,
+    private: &TokenStream,
+    kind: TokenStream,
+) -> (TokenStream, TokenStream) {
     let fp = fingerprint(actor);
     let name = actor.ident.to_string();
     let stored: Vec<&Field<'_>> = actor.stored_fields().collect();
@@ -151,7 +156,13 @@ pub fn state_codec(actor: &Actor<'_>, private: &TokenStream) -> (TokenStream, To
         #private::encode_state(#fp, &#refs, #name)
     };
     let decode = quote! {
-        let #pattern: #types = #private::decode_state(#fp, &payload, #name)?;
+        let #pattern: #types = #private::decode_state(
+            #fp,
+            &payload,
+            #name,
+            #private::StoredAs::#kind,
+            &<Self as #private::PersistentActor>::persistence_id(self),
+        )?;
         #(self.#idents = #vars;)*
         #private::core::result::Result::Ok(())
     };

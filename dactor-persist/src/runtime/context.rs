@@ -215,7 +215,8 @@ impl<A> Context<A> {
         Err(err)
     }
 
-    /// Records an encoding failure: nothing was written and trying again
+    /// Records a write that could not even be tried (the event does not
+    /// encode, or the sequences are used up): nothing was written and trying again
     /// cannot help, so it stops the actor unless the policy is `ReturnError`.
     fn encoding_failed(&mut self, err: PersistError) -> PersistError {
         if !matches!(self.policy, PersistFailurePolicy::ReturnError) {
@@ -268,7 +269,10 @@ impl<A: EventSourced> Context<A> {
         actor: &mut A,
         event: A::Event,
     ) -> Result<SequenceId, PersistError> {
-        let seq = actor.last_sequence_id().next();
+        let seq = match actor.last_sequence_id().next_for(&self.pid) {
+            Ok(seq) => seq,
+            Err(err) => return Err(self.encoding_failed(err)),
+        };
         let payload = match actor.serialize_event(&event) {
             Ok(payload) => payload,
             Err(err) => return Err(self.encoding_failed(err)),
@@ -295,20 +299,23 @@ impl<A: EventSourced> Context<A> {
         actor: &mut A,
         events: Vec<A::Event>,
     ) -> Result<SequenceId, PersistError> {
-        let first = actor.last_sequence_id().next();
         if events.is_empty() {
             return Ok(actor.last_sequence_id());
         }
         let mut encoded = Vec::with_capacity(events.len());
         let mut seq = actor.last_sequence_id();
         for event in &events {
-            seq = seq.next();
+            seq = match seq.next_for(&self.pid) {
+                Ok(seq) => seq,
+                Err(err) => return Err(self.encoding_failed(err)),
+            };
             match actor.serialize_event(event) {
                 Ok(payload) => encoded.push((seq, actor.event_type(event), payload)),
                 Err(err) => return Err(self.encoding_failed(err)),
             }
         }
         let last = seq;
+        let first = encoded[0].0;
         let entries: Vec<(SequenceId, &str, &[u8])> = encoded
             .iter()
             .map(|(s, t, p)| (*s, *t, p.as_slice()))
@@ -435,7 +442,12 @@ impl<A: EventSourced> Context<A> {
     /// After a successful persist of `first..=last`: snapshot when a
     /// `every_n_events` boundary was crossed.
     async fn after_persist(&mut self, actor: &mut A, first: SequenceId, last: SequenceId) {
-        let count = (last.0 - first.0 + 1) as u64;
+        // `first ..= last` are storable sequences: no overflow.
+        let count = last
+            .0
+            .saturating_sub(first.0)
+            .saturating_add(1)
+            .unsigned_abs();
         self.snapshots.events_since += count;
         let Some(every) = self
             .snapshots
@@ -445,7 +457,7 @@ impl<A: EventSourced> Context<A> {
         else {
             return;
         };
-        let every = every.max(1) as i64;
+        let every = i64::try_from(every.max(1)).unwrap_or(i64::MAX);
         if (first.0 - 1) / every != last.0 / every {
             Box::pin(self.auto_snapshot(actor)).await;
         }

@@ -5,7 +5,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{JournalStorage, SharedStoreProvider, SnapshotStorage, StateStorage, validate_batch};
+use super::{
+    JournalBounds, JournalStorage, SharedStoreProvider, SnapshotStorage, StateStorage,
+    validate_batch, validate_snapshot_sequence,
+};
 use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
 /// One persistence id's journal: its events by sequence, the highest sequence
@@ -170,6 +173,21 @@ impl JournalStorage for InMemoryStorage {
             .map(|j| SequenceId(j.highest)))
     }
 
+    async fn read_bounds(
+        &self,
+        persistence_id: &PersistenceId,
+    ) -> Result<JournalBounds, PersistError> {
+        let inner = self.lock();
+        Ok(inner
+            .journals
+            .get(persistence_id)
+            .map(|j| JournalBounds {
+                deleted_to: SequenceId(j.deleted_to),
+                highest: SequenceId(j.highest),
+            })
+            .unwrap_or_default())
+    }
+
     async fn delete_events_to(
         &self,
         persistence_id: &PersistenceId,
@@ -193,6 +211,7 @@ impl SnapshotStorage for InMemoryStorage {
         sequence_id: SequenceId,
         payload: &[u8],
     ) -> Result<(), PersistError> {
+        validate_snapshot_sequence(persistence_id, sequence_id)?;
         let mut inner = self.lock();
         inner
             .snapshots

@@ -12,8 +12,10 @@
 //!   sequence twice) stores none of its entries. The key (persistence id,
 //!   sequence) is the single-writer fence: of two writers racing for a
 //!   sequence, exactly one wins.
-//! - **Sequences start at 1.** A write at a sequence below 1 is refused with
-//!   [`PersistError::InvalidInput`].
+//! - **One range of sequences.** Events and snapshots live at sequences 1 to
+//!   [`SequenceId::LAST`] (`i64::MAX - 1`, the last with a successor); a
+//!   write outside it is refused with [`PersistError::InvalidInput`] and
+//!   nothing is stored.
 //! - **The highest sequence never goes down.** After
 //!   [`delete_events_to`](JournalStorage::delete_events_to) removes some or all
 //!   events, [`read_highest_sequence`](JournalStorage::read_highest_sequence)
@@ -23,6 +25,19 @@
 //!   [`load_latest_snapshot`](SnapshotStorage::load_latest_snapshot) returns the
 //!   one with the highest sequence, not the last one written; saving at a
 //!   sequence that already has a snapshot replaces it.
+//! - **Bounds are reported.** [`JournalStorage::read_bounds`] says how far
+//!   events were deleted and the highest sequence ever written, so that a
+//!   reader can prove it got every event in between (see [`JournalBounds`]).
+//!
+//! # Reading back
+//!
+//! Nothing read back is trusted: the durable stores checksum every row
+//! (covering its persistence id, sequence, type and payload), and recovery
+//! checks that the events it applies are exactly those the store's bounds
+//! promise, contiguous and in order. Damage is reported as
+//! [`PersistError::CorruptEntry`], [`PersistError::CorruptSnapshot`],
+//! [`PersistError::CorruptState`] or [`PersistError::StoreDamaged`], never as
+//! a wrong state.
 
 use std::sync::Arc;
 
@@ -32,12 +47,15 @@ use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod checksum;
+pub(crate) mod complete;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod provider;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod verify;
 
 pub use memory::{InMemoryStorage, InMemoryStorageProvider};
 #[cfg(feature = "postgres")]
@@ -47,6 +65,8 @@ pub use provider::SharedStoreProvider;
 pub use sqlite::{
     Durability, SqliteStats, SqliteStorage, SqliteStorageBuilder, SqliteStorageProvider,
 };
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use verify::{DamagedRow, EngineCheck, JournalReport, Problem, VerifyReport};
 
 /// The event journal of event-sourced actors.
 #[async_trait]
@@ -123,6 +143,34 @@ pub trait JournalStorage: Send + Sync + 'static {
         persistence_id: &PersistenceId,
     ) -> Result<Option<SequenceId>, PersistError>;
 
+    /// How far events of `persistence_id` were deleted and the highest
+    /// sequence ever written: the events a complete read must return are
+    /// exactly `deleted_to + 1 ..= highest`.
+    ///
+    /// The default answers the highest from
+    /// [`read_highest_sequence`](JournalStorage::read_highest_sequence) and
+    /// `deleted_to` 0: correct for a store that never deletes. A store that
+    /// implements [`delete_events_to`](JournalStorage::delete_events_to) must
+    /// override it, or recovery reports the deleted events as missing.
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::StorageUnavailable`], or [`PersistError::CorruptEntry`]
+    /// when the store's record of them is damaged.
+    async fn read_bounds(
+        &self,
+        persistence_id: &PersistenceId,
+    ) -> Result<JournalBounds, PersistError> {
+        let highest = self
+            .read_highest_sequence(persistence_id)
+            .await?
+            .unwrap_or(SequenceId::ZERO);
+        Ok(JournalBounds {
+            deleted_to: SequenceId::ZERO,
+            highest,
+        })
+    }
+
     /// Removes every event with sequence `<= to_sequence`. The highest sequence
     /// is kept.
     ///
@@ -134,6 +182,45 @@ pub trait JournalStorage: Send + Sync + 'static {
         persistence_id: &PersistenceId,
         to_sequence: SequenceId,
     ) -> Result<(), PersistError>;
+}
+
+/// What a journal holds for one persistence id, as its store reports it:
+/// events `deleted_to + 1 ..= highest`, every one of them. Both are 0 when
+/// nothing was ever written.
+///
+/// # Examples
+///
+/// ```
+/// use dactor_persist::*;
+/// use dactor_persist::storage::JournalBounds;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = InMemoryStorage::new();
+/// let id = PersistenceId::new("Account", "a-1");
+/// for seq in 1..=5 {
+///     store.write_event(&id, SequenceId(seq), "E", b"").await?;
+/// }
+/// store.delete_events_to(&id, SequenceId(2)).await?;
+/// let bounds = store.read_bounds(&id).await?;
+/// assert_eq!(bounds, JournalBounds { deleted_to: SequenceId(2), highest: SequenceId(5) });
+/// assert_eq!(bounds.first_retained(), SequenceId(3));
+/// # Ok::<(), PersistError>(()) }).unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JournalBounds {
+    /// Events up to here were deleted by
+    /// [`delete_events_to`](JournalStorage::delete_events_to) (0: none).
+    pub deleted_to: SequenceId,
+    /// The highest sequence ever written (0: none), kept when events are deleted.
+    pub highest: SequenceId,
+}
+
+impl JournalBounds {
+    /// The first sequence the journal still holds an event at (when
+    /// `highest` is at least that).
+    pub fn first_retained(&self) -> SequenceId {
+        self.deleted_to.next()
+    }
 }
 
 /// Snapshots of event-sourced actors' state.
@@ -223,7 +310,7 @@ pub trait StorageProvider: Send + Sync + 'static {
 }
 
 /// Checks the parts of a write that every store refuses the same way: a
-/// sequence below 1, and the same sequence twice in one batch.
+/// sequence out of range, and the same sequence twice in one batch.
 pub(crate) fn validate_batch(
     persistence_id: &PersistenceId,
     entries: &[(SequenceId, &str, &[u8])],
@@ -243,16 +330,40 @@ pub(crate) fn validate_batch(
     Ok(())
 }
 
-/// Refuses a sequence below 1.
+/// Refuses an event's sequence outside 1 ..= [`SequenceId::LAST`].
 pub(crate) fn validate_sequence(
     persistence_id: &PersistenceId,
     sequence_id: SequenceId,
 ) -> Result<(), PersistError> {
-    if sequence_id.0 < 1 {
-        return Err(PersistError::InvalidInput {
-            persistence_id: persistence_id.clone(),
-            detail: format!("events are numbered from 1, got {sequence_id:?}"),
-        });
+    check_range(persistence_id, sequence_id, "events")
+}
+
+/// Refuses a snapshot's sequence outside 1 ..= [`SequenceId::LAST`].
+pub(crate) fn validate_snapshot_sequence(
+    persistence_id: &PersistenceId,
+    sequence_id: SequenceId,
+) -> Result<(), PersistError> {
+    check_range(persistence_id, sequence_id, "snapshots")
+}
+
+fn check_range(
+    persistence_id: &PersistenceId,
+    sequence_id: SequenceId,
+    what: &str,
+) -> Result<(), PersistError> {
+    if sequence_id.is_storable() {
+        return Ok(());
     }
-    Ok(())
+    let detail = if sequence_id.0 < 1 {
+        format!("{what} are numbered from 1, got {sequence_id:?}")
+    } else {
+        format!(
+            "{what} are numbered up to {:?} (a sequence with a successor), got {sequence_id:?}",
+            SequenceId::LAST
+        )
+    };
+    Err(PersistError::InvalidInput {
+        persistence_id: persistence_id.clone(),
+        detail,
+    })
 }

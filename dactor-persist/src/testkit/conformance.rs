@@ -149,6 +149,8 @@ macro_rules! __journal_checks {
             journal_conflicting_batch_stores_nothing,
             journal_refuses_deleted_sequences,
             journal_refuses_sequences_below_one,
+            journal_sequence_range,
+            journal_reports_its_bounds,
             journal_empty_batch_stores_nothing,
             journal_payload_extremes,
             journal_tricky_ids_never_mix,
@@ -170,6 +172,7 @@ macro_rules! __snapshot_checks {
             snapshot_latest_is_the_highest_sequence,
             snapshot_at_the_same_sequence_replaces,
             snapshot_delete_before_removes_only_older,
+            snapshot_sequence_range,
             snapshot_payload_extremes,
             snapshot_tricky_ids_never_mix,
         }
@@ -384,6 +387,47 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 }
 
 const MIB: usize = 1024 * 1024;
+
+/// Snapshots are stored at 1 to [`SequenceId::LAST`] and nowhere else: 0,
+/// -1, `i64::MIN` and `i64::MAX` are refused with `InvalidInput` naming the
+/// id, and nothing is stored; `i64::MAX - 1` is stored and loaded back.
+///
+/// # Panics
+///
+/// When the store does not behave so; the message names the check.
+pub async fn snapshot_sequence_range<S>(store: Arc<S>)
+where
+    S: SnapshotStorage + ?Sized,
+{
+    const C: &str = "snapshot_sequence_range";
+    let pid = id(C, "1");
+    for seq in [0, -1, i64::MIN, i64::MAX] {
+        let result = store.save_snapshot(&pid, SequenceId(seq), b"s").await;
+        assert!(
+            matches!(&result, Err(PersistError::InvalidInput { persistence_id, .. }) if *persistence_id == pid),
+            "conformance check `{C}` failed: a snapshot at {seq}: expected InvalidInput naming {pid:?}, got {result:?}"
+        );
+    }
+    let loaded = ok(C, "load", store.load_latest_snapshot(&pid).await);
+    same(
+        C,
+        "snapshots after the refused saves",
+        loaded.map(|s| s.sequence_id),
+        None,
+    );
+    ok(
+        C,
+        "save at i64::MAX - 1",
+        store.save_snapshot(&pid, SequenceId::LAST, b"last").await,
+    );
+    let loaded = ok(C, "load", store.load_latest_snapshot(&pid).await);
+    same(
+        C,
+        "the snapshot at i64::MAX - 1",
+        loaded.map(|s| (s.sequence_id, s.payload)),
+        Some((SequenceId::LAST, b"last".to_vec())),
+    );
+}
 
 /// Persistence ids a careless backend would mix up or mangle: SQL and LIKE
 /// metacharacters, escapes, unicode, whitespace, 4 KiB of text, and ids that
@@ -956,6 +1000,177 @@ where
         "highest after the refused writes",
         ok(C, "highest", store.read_highest_sequence(&pid).await),
         None,
+    );
+}
+
+/// Events are stored at 1 to [`SequenceId::LAST`] (`i64::MAX - 1`) and
+/// nowhere else: 0, -1, `i64::MIN` and `i64::MAX` (a sequence with no
+/// successor) are refused with `InvalidInput` naming the id, alone or in a
+/// batch (which then stores nothing); `i64::MAX - 1` is stored and read back.
+///
+/// # Panics
+///
+/// When the store does not behave so; the message names the check.
+pub async fn journal_sequence_range<S>(store: Arc<S>)
+where
+    S: JournalStorage + ?Sized,
+{
+    const C: &str = "journal_sequence_range";
+    let pid = id(C, "1");
+    for seq in [0, -1, i64::MIN, i64::MAX] {
+        let result = store.write_event(&pid, SequenceId(seq), "E", b"x").await;
+        assert!(
+            matches!(&result, Err(PersistError::InvalidInput { persistence_id, .. }) if *persistence_id == pid),
+            "conformance check `{C}` failed: a write at {seq}: expected InvalidInput naming {pid:?}, got {result:?}"
+        );
+        let batch: Vec<(SequenceId, &str, &[u8])> =
+            vec![(SequenceId(5), "E", b"5"), (SequenceId(seq), "E", b"x")];
+        let result = store.write_event_batch(&pid, &batch).await;
+        assert!(
+            matches!(result, Err(PersistError::InvalidInput { .. })),
+            "conformance check `{C}` failed: a batch holding {seq}: expected InvalidInput, got {result:?}"
+        );
+    }
+    same(
+        C,
+        "highest after the refused writes",
+        ok(C, "highest", store.read_highest_sequence(&pid).await),
+        None,
+    );
+    let last = SequenceId::LAST;
+    ok(
+        C,
+        "write at i64::MAX - 1",
+        store.write_event(&pid, last, "Last", b"last").await,
+    );
+    let read = ok(
+        C,
+        "read",
+        store.read_events(&pid, SequenceId(i64::MIN)).await,
+    );
+    same(C, "events stored", seqs(&read), vec![last.0]);
+    same(
+        C,
+        "highest after the last sequence",
+        ok(C, "highest", store.read_highest_sequence(&pid).await),
+        Some(last),
+    );
+    let page = ok(
+        C,
+        "page from the last",
+        store.read_events_page(&pid, last, 10).await,
+    );
+    same(C, "page from the last", seqs(&page), vec![last.0]);
+    let past = ok(
+        C,
+        "page from i64::MAX",
+        store.read_events_page(&pid, SequenceId(i64::MAX), 10).await,
+    );
+    same(C, "page from i64::MAX", seqs(&past), vec![]);
+    ok(
+        C,
+        "delete to i64::MAX",
+        store.delete_events_to(&pid, SequenceId(i64::MAX)).await,
+    );
+    same(
+        C,
+        "highest after deleting everything",
+        ok(C, "highest", store.read_highest_sequence(&pid).await),
+        Some(last),
+    );
+}
+
+/// `read_bounds` reports how far events were deleted and the highest ever
+/// written: nothing for an unknown id, the highest after writes (in any
+/// order), and both after deletes; a delete past the highest records only
+/// the highest as deleted.
+///
+/// # Panics
+///
+/// When the store does not behave so; the message names the check.
+pub async fn journal_reports_its_bounds<S>(store: Arc<S>)
+where
+    S: JournalStorage + ?Sized,
+{
+    const C: &str = "journal_reports_its_bounds";
+    let pid = id(C, "1");
+    let bounds = |step: &'static str| {
+        let store = store.clone();
+        let pid = pid.clone();
+        async move { ok(C, step, store.read_bounds(&pid).await) }
+    };
+    let expect = |deleted_to: i64, highest: i64| crate::JournalBounds {
+        deleted_to: SequenceId(deleted_to),
+        highest: SequenceId(highest),
+    };
+    same(
+        C,
+        "bounds of an unknown id",
+        bounds("bounds").await,
+        expect(0, 0),
+    );
+    for seq in [2, 1, 4, 3] {
+        ok(
+            C,
+            "write",
+            store.write_event(&pid, SequenceId(seq), "E", b"e").await,
+        );
+    }
+    same(
+        C,
+        "bounds after 4 writes",
+        bounds("bounds").await,
+        expect(0, 4),
+    );
+    ok(
+        C,
+        "delete to 2",
+        store.delete_events_to(&pid, SequenceId(2)).await,
+    );
+    same(
+        C,
+        "bounds after deleting to 2",
+        bounds("bounds").await,
+        expect(2, 4),
+    );
+    ok(
+        C,
+        "delete to 1",
+        store.delete_events_to(&pid, SequenceId(1)).await,
+    );
+    same(
+        C,
+        "bounds after deleting less than before",
+        bounds("bounds").await,
+        expect(2, 4),
+    );
+    ok(
+        C,
+        "delete to 9",
+        store.delete_events_to(&pid, SequenceId(9)).await,
+    );
+    same(
+        C,
+        "bounds after deleting past the end",
+        bounds("bounds").await,
+        expect(4, 4),
+    );
+    ok(
+        C,
+        "write 5",
+        store.write_event(&pid, SequenceId(5), "E", b"e").await,
+    );
+    same(
+        C,
+        "bounds after writing on",
+        bounds("bounds").await,
+        expect(4, 5),
+    );
+    same(
+        C,
+        "highest agrees with the bounds",
+        ok(C, "highest", store.read_highest_sequence(&pid).await),
+        Some(SequenceId(5)),
     );
 }
 

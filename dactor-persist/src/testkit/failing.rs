@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use crate::storage::SharedStoreProvider;
 use crate::{
-    JournalEntry, JournalStorage, PersistError, PersistenceId, SequenceId, SnapshotEntry,
-    SnapshotStorage, StateStorage,
+    JournalBounds, JournalEntry, JournalStorage, PersistError, PersistenceId, SequenceId,
+    SnapshotEntry, SnapshotStorage, StateStorage,
 };
 
 /// One storage operation, for choosing which ones fail and for counting calls.
@@ -23,7 +23,7 @@ pub enum Op {
     WriteEventBatch,
     /// [`JournalStorage::read_events`] and [`JournalStorage::read_events_page`].
     ReadEvents,
-    /// [`JournalStorage::read_highest_sequence`].
+    /// [`JournalStorage::read_highest_sequence`] and [`JournalStorage::read_bounds`].
     ReadHighestSequence,
     /// [`JournalStorage::delete_events_to`].
     DeleteEvents,
@@ -346,6 +346,17 @@ impl<S: JournalStorage> JournalStorage for FailingStorage<S> {
             self,
             Op::ReadHighestSequence,
             self.inner.read_highest_sequence(persistence_id)
+        )
+    }
+
+    async fn read_bounds(
+        &self,
+        persistence_id: &PersistenceId,
+    ) -> Result<JournalBounds, PersistError> {
+        guarded!(
+            self,
+            Op::ReadHighestSequence,
+            self.inner.read_bounds(persistence_id)
         )
     }
 

@@ -4,9 +4,14 @@
 //!   checks and macros are re-exported here.
 //! - [`FailingStorage`]: wraps any store to fail, lose answers or slow down
 //!   on demand.
+//! - [`DamagedJournal`]: wraps a journal to answer damaged pages (holes,
+//!   repeats, disorder, events beyond the highest, pages that never advance),
+//!   for proving that a reader refuses them.
 
 pub mod conformance;
+mod damaged;
 mod failing;
 
 pub use conformance::*;
+pub use damaged::{Damage, DamagedJournal};
 pub use failing::{FailingStorage, FailingStorageProvider, Op};

@@ -13,6 +13,7 @@ mod conformance;
 mod errors;
 mod group_commit;
 mod injection;
+mod integrity;
 mod nodes;
 mod outage;
 mod proxy;
@@ -26,6 +27,7 @@ fn main() {
     let mut trials = Vec::new();
     trials.extend(conformance::trials());
     trials.extend(injection::trials());
+    trials.extend(integrity::trials());
     trials.extend(schema::trials());
     trials.extend(errors::trials());
     trials.extend(group_commit::trials());

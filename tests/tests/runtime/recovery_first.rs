@@ -40,6 +40,13 @@ async fn messages_sent_during_recovery_wait_and_keep_their_order() {
 #[tokio::test]
 async fn a_failed_recovery_with_stop_stops_the_actor_and_answers_every_ask() {
     let (store, runtime) = failing_runtime();
+    // A journal with an event, so that recovery reads events (it does not
+    // read an empty one).
+    store
+        .inner()
+        .write_event(&pid("x"), SequenceId(1), "Added", &1u64.to_le_bytes())
+        .await
+        .unwrap();
     store.only(&[Op::ReadEvents]).fail_always();
     let counter = runtime
         .spawn_event_sourced(Counter::new("x"))

@@ -56,6 +56,15 @@ pub(super) fn is_migration_race(e: &tokio_postgres::Error) -> bool {
     )
 }
 
+/// The server reports damaged data or a damaged index: `XX001`
+/// (data_corrupted) or `XX002` (index_corrupted).
+pub(super) fn is_damage(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(code) if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED
+    )
+}
+
 /// The driver's error with what the server said, when it said something.
 pub(super) fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {

@@ -18,8 +18,8 @@ use tokio::time::Instant;
 use tokio_postgres::config::Host;
 
 use super::{
-    JournalStorage, SharedStoreProvider, SnapshotStorage, StateStorage, validate_batch,
-    validate_sequence,
+    JournalBounds, JournalStorage, SharedStoreProvider, SnapshotStorage, StateStorage,
+    validate_batch, validate_sequence, validate_snapshot_sequence,
 };
 use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
@@ -28,6 +28,8 @@ mod errors;
 mod read;
 mod schema;
 mod sql;
+mod v2;
+mod verify;
 mod writer;
 
 use writer::{Event, GroupLimits, Message, Request};
@@ -364,11 +366,13 @@ impl PostgresStorageBuilder {
 /// # Tables
 ///
 /// `journal (persistence_id, sequence, event_type, payload, checksum,
-/// write_id)`, `journal_meta (persistence_id, highest, deleted_to)`,
-/// `snapshots (persistence_id, sequence, payload, checksum)`, `states
-/// (persistence_id, payload, checksum)` and `dactor_persist_schema (version,
-/// name, applied_at)`, all in the configured schema; see
-/// `migrations/postgres/0001_init.sql`.
+/// write_id)`, `journal_meta (persistence_id, highest, deleted_to,
+/// checksum)` (for an id whose events were deleted, or removed behind the
+/// store's back: how far, and the highest sequence it had; the journal's
+/// triggers record removals by any statement), `snapshots (persistence_id, sequence, payload,
+/// checksum)`, `states (persistence_id, payload, checksum)` and
+/// `dactor_persist_schema (version, name, applied_at)`, all in the configured
+/// schema; see `migrations/postgres/`.
 ///
 /// # Statements
 ///
@@ -387,6 +391,9 @@ impl PostgresStorageBuilder {
 #[doc = sql::insert_event!()]
 /// ```
 /// ```sql
+#[doc = sql::undoing_batch!()]
+/// ```
+/// ```sql
 #[doc = sql::undo_events!()]
 /// ```
 /// Settling a retried write whose earlier outcome was unknown:
@@ -398,9 +405,9 @@ impl PostgresStorageBuilder {
 #[doc = sql::read_events!()]
 /// ```
 /// ```sql
-#[doc = sql::highest!()]
+#[doc = sql::bounds!()]
 /// ```
-/// `delete_events_to`, in one transaction with the highest-sequence query:
+/// `delete_events_to`, in one transaction with the bounds query:
 /// ```sql
 #[doc = sql::delete_events!()]
 /// ```
@@ -628,7 +635,7 @@ impl PostgresStorage {
                 refuse_nul(pid, "event type", event_type)?;
                 Ok(Event {
                     sequence: seq.0,
-                    checksum: i64::from(checksum::event(seq.0, event_type, payload)),
+                    checksum: i64::from(checksum::event(pid.as_str(), seq.0, event_type, payload)),
                     event_type: (*event_type).to_owned(),
                     payload: payload.to_vec(),
                 })
@@ -673,8 +680,19 @@ impl Shared {
         }
     }
 
-    /// A driver error, as every caller sees it: naming the store.
+    /// A driver error, as every caller sees it: naming the store. The server
+    /// reporting damaged data or a damaged index (`XX001`, `XX002`) is
+    /// [`PersistError::StoreDamaged`], which no retry can fix.
     fn unavailable(&self, what: &str, e: &tokio_postgres::Error, unknown: bool) -> PersistError {
+        if errors::is_damage(e) {
+            return PersistError::StoreDamaged {
+                store: format!("PostgreSQL {}", self.target),
+                detail: format!(
+                    "{what}: {}; `PostgresStorage::verify` reports what can still be read",
+                    errors::describe(e)
+                ),
+            };
+        }
         let outcome = if unknown {
             "; the write may or may not have been stored"
         } else {
@@ -911,12 +929,26 @@ impl JournalStorage for PostgresStorage {
                 [&persistence_id.0, &from_sequence.0, &limit];
             let rows = conn.query_raw(&stmt, params).await?;
             futures_util::pin_mut!(rows);
-            let mut entries = Vec::with_capacity(max.min(PAGE_RESERVE));
+            let mut entries: Vec<JournalEntry> = Vec::with_capacity(max.min(PAGE_RESERVE));
             while let Some(row) = rows.try_next().await? {
-                match read::event(&row, persistence_id) {
-                    Ok(entry) => entries.push(entry),
+                let entry = match read::event(&row, persistence_id) {
+                    Ok(entry) => entry,
                     Err(damaged) => return Ok(Err(damaged)),
+                };
+                let after = entries
+                    .last()
+                    .map_or(from_sequence.0.saturating_sub(1), |e| e.sequence_id.0);
+                if entry.sequence_id.0 <= after {
+                    return Ok(Err(PersistError::CorruptEntry {
+                        sequence_id: entry.sequence_id,
+                        detail: format!(
+                            "{} returned event {} of `{persistence_id}` after {after}: its \
+                             index is damaged",
+                            self.shared.target, entry.sequence_id.0
+                        ),
+                    }));
                 }
+                entries.push(entry);
             }
             Ok(Ok(entries))
         })?
@@ -926,16 +958,22 @@ impl JournalStorage for PostgresStorage {
         &self,
         persistence_id: &PersistenceId,
     ) -> Result<Option<SequenceId>, PersistError> {
+        let bounds = self.read_bounds(persistence_id).await?;
+        Ok((bounds.highest > SequenceId::ZERO).then_some(bounds.highest))
+    }
+
+    async fn read_bounds(
+        &self,
+        persistence_id: &PersistenceId,
+    ) -> Result<JournalBounds, PersistError> {
         if persistence_id.0.contains('\0') {
-            return Ok(None);
+            return Ok(JournalBounds::default());
         }
-        let highest: i64 = with_conn!(self, "read the highest sequence", persistence_id, |conn| {
-            let stmt = conn.prepare_cached(&self.shared.sql.highest).await?;
-            conn.query_one(&stmt, &[&persistence_id.0])
-                .await?
-                .try_get(0)
+        let row = with_conn!(self, "read the journal bounds", persistence_id, |conn| {
+            let stmt = conn.prepare_cached(&self.shared.sql.bounds).await?;
+            conn.query_one(&stmt, &[&persistence_id.0]).await
         })?;
-        Ok((highest > 0).then_some(SequenceId(highest)))
+        read::bounds(&row, persistence_id, &self.shared.target)
     }
 
     async fn delete_events_to(
@@ -947,17 +985,21 @@ impl JournalStorage for PostgresStorage {
             return Ok(());
         }
         let sql = &self.shared.sql;
+        let target = &self.shared.target;
         with_conn!(self, "delete events", persistence_id, |conn| {
             let tx = conn.transaction().await?;
-            let highest: i64 = tx
-                .query_one(
-                    &tx.prepare_cached(&sql.highest).await?,
-                    &[&persistence_id.0],
-                )
-                .await?
-                .try_get(0)?;
+            let row = tx
+                .query_one(&tx.prepare_cached(&sql.bounds).await?, &[&persistence_id.0])
+                .await?;
+            let bounds = match read::bounds(&row, persistence_id, target) {
+                Ok(bounds) => bounds,
+                // Nothing is changed on damaged bookkeeping.
+                Err(damaged) => return Ok(Err(damaged)),
+            };
+            let highest = bounds.highest.0;
             if highest == 0 {
-                return tx.commit().await;
+                tx.commit().await?;
+                return Ok(Ok(()));
             }
             tx.execute(
                 &tx.prepare_cached(&sql.delete_events).await?,
@@ -965,14 +1007,15 @@ impl JournalStorage for PostgresStorage {
             )
             .await?;
             // Sequences above the highest were never used: they stay free.
-            let deleted_to = to_sequence.0.min(highest);
+            let deleted_to = bounds.deleted_to.0.max(to_sequence.0.min(highest));
             tx.execute(
                 &tx.prepare_cached(&sql.upsert_meta).await?,
                 &[&persistence_id.0, &highest, &deleted_to],
             )
             .await?;
-            tx.commit().await
-        })
+            tx.commit().await?;
+            Ok(Ok(()))
+        })?
     }
 }
 
@@ -984,8 +1027,13 @@ impl SnapshotStorage for PostgresStorage {
         sequence_id: SequenceId,
         payload: &[u8],
     ) -> Result<(), PersistError> {
+        validate_snapshot_sequence(persistence_id, sequence_id)?;
         refuse_nul(persistence_id, "persistence id", &persistence_id.0)?;
-        let checksum = i64::from(checksum::snapshot(sequence_id.0, payload));
+        let checksum = i64::from(checksum::snapshot(
+            persistence_id.as_str(),
+            sequence_id.0,
+            payload,
+        ));
         with_conn!(self, "save a snapshot", persistence_id, |conn| {
             let stmt = conn.prepare_cached(&self.shared.sql.save_snapshot).await?;
             conn.execute(
@@ -1041,7 +1089,7 @@ impl StateStorage for PostgresStorage {
         payload: &[u8],
     ) -> Result<(), PersistError> {
         refuse_nul(persistence_id, "persistence id", &persistence_id.0)?;
-        let checksum = i64::from(checksum::state(payload));
+        let checksum = i64::from(checksum::state(persistence_id.as_str(), payload));
         with_conn!(self, "save a state", persistence_id, |conn| {
             let stmt = conn.prepare_cached(&self.shared.sql.save_state).await?;
             conn.execute(&stmt, &[&persistence_id.0, &payload, &checksum])

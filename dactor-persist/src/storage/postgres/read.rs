@@ -4,7 +4,7 @@
 use tokio_postgres::Row;
 
 use super::checksum;
-use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
+use crate::{JournalBounds, JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
 /// One journal row (`sequence, event_type, payload, checksum`), checked.
 pub(super) fn event(row: &Row, pid: &PersistenceId) -> Result<JournalEntry, PersistError> {
@@ -31,7 +31,7 @@ pub(super) fn event(row: &Row, pid: &PersistenceId) -> Result<JournalEntry, Pers
             "the checksum of event `{event_type}` of `{pid}` at {sequence} cannot be read: {e}"
         ))
     })?;
-    let expected = checksum::event(sequence, event_type, payload);
+    let expected = checksum::event(pid.as_str(), sequence, event_type, payload);
     if stored != i64::from(expected) {
         return Err(corrupt(format!(
             "event `{event_type}` of `{pid}` at {sequence} fails its checksum \
@@ -63,7 +63,7 @@ pub(super) fn snapshot(row: &Row, pid: &PersistenceId) -> Result<SnapshotEntry, 
     let stored: i64 = row
         .try_get(2)
         .map_err(|e| corrupt(format!("the checksum cannot be read: {e}")))?;
-    let expected = checksum::snapshot(sequence, payload);
+    let expected = checksum::snapshot(pid.as_str(), sequence, payload);
     if stored != i64::from(expected) {
         return Err(corrupt(format!(
             "the payload fails its checksum (stored {stored}, computed {expected}): the row is damaged"
@@ -87,11 +87,48 @@ pub(super) fn state(row: &Row, pid: &PersistenceId) -> Result<Vec<u8>, PersistEr
     let stored: i64 = row
         .try_get(1)
         .map_err(|e| corrupt(format!("the checksum cannot be read: {e}")))?;
-    let expected = checksum::state(payload);
+    let expected = checksum::state(pid.as_str(), payload);
     if stored != i64::from(expected) {
         return Err(corrupt(format!(
             "the payload fails its checksum (stored {stored}, computed {expected}): the row is damaged"
         )));
     }
     Ok(payload.to_vec())
+}
+
+/// The bounds row (`highest, deleted_to, checksum holds, largest stored
+/// sequence`), checked: the bookkeeping row exists once events were deleted
+/// (or removed behind the store's back, which the journal's triggers
+/// record), and must pass its checksum. The highest sequence is the larger
+/// of the row's and the largest stored.
+pub(super) fn bounds(
+    row: &Row,
+    pid: &PersistenceId,
+    target: &str,
+) -> Result<JournalBounds, PersistError> {
+    let damaged = |detail: String| PersistError::CorruptEntry {
+        sequence_id: SequenceId::ZERO,
+        detail: format!("the journal bookkeeping of `{pid}` in {target} {detail}"),
+    };
+    let get = |i: usize| {
+        row.try_get::<_, Option<i64>>(i)
+            .map_err(|e| damaged(format!("cannot be read: {e}")))
+    };
+    let (highest, deleted_to, max) = (get(0)?, get(1)?, get(3)?.unwrap_or(0));
+    let intact: Option<bool> = row
+        .try_get(2)
+        .map_err(|e| damaged(format!("cannot be read: {e}")))?;
+    let (highest, deleted_to) = match (highest, deleted_to, intact) {
+        (None, None, None) => (0, 0),
+        (Some(h), Some(d), Some(true)) => (h, d),
+        (h, d, _) => {
+            return Err(damaged(format!(
+                "fails its checksum (highest {h:?}, deleted to {d:?})"
+            )));
+        }
+    };
+    Ok(JournalBounds {
+        deleted_to: SequenceId(deleted_to),
+        highest: SequenceId(highest.max(max)),
+    })
 }

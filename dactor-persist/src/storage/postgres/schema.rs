@@ -10,11 +10,34 @@ use crate::PersistError;
 
 /// The schema migrations, in order: (version, name, SQL with `{schema}`).
 /// Each is applied once, in the same transaction as the row recording it.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../../migrations/postgres/0001_init.sql"),
-)];
+/// Migration 2 is followed by a step in Rust, in the same transaction:
+/// [`v2::rewrite_checksums`](super::v2::rewrite_checksums).
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "checksums_cover_ids",
+        include_str!("../../../migrations/postgres/0002_checksums_cover_ids.sql"),
+    ),
+];
+
+/// Migration 2's triggers, for PostgreSQL itself (the Postgres-wire
+/// databases do not all have statement triggers with transition tables).
+const JOURNAL_TRIGGERS: &str =
+    include_str!("../../../migrations/postgres/0002_journal_triggers.sql");
+
+/// True when the server is PostgreSQL (or a fork that says so first, as
+/// YugabyteDB does), not CockroachDB.
+async fn is_postgresql(
+    tx: &deadpool_postgres::Transaction<'_>,
+) -> Result<bool, tokio_postgres::Error> {
+    let version: String = tx.query_one("SELECT version()", &[]).await?.try_get(0)?;
+    Ok(version.starts_with("PostgreSQL"))
+}
 
 /// The newest schema version this code knows.
 pub(super) const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -89,6 +112,21 @@ impl Shared {
             tx.batch_execute(&self.in_schema(migration))
                 .await
                 .map_err(driver("a migration failed"))?;
+            if *version == 2 {
+                super::v2::rewrite_checksums(&tx, &self.quoted_schema)
+                    .await
+                    .map_err(driver("migration 2 cannot rewrite the checksums"))?;
+                if is_postgresql(&tx)
+                    .await
+                    .map_err(driver("cannot read the server version"))?
+                {
+                    tx.batch_execute(&self.in_schema(JOURNAL_TRIGGERS))
+                        .await
+                        .map_err(driver("migration 2 cannot create the journal triggers"))?;
+                } else {
+                    tracing::warn!(schema = %self.schema, "the server is not PostgreSQL: no journal triggers, so events removed by hand from the end of a journal cannot be noticed");
+                }
+            }
             tx.execute(&self.in_schema(sql::record_version!()), &[version, name])
                 .await
                 .map_err(driver("cannot record the schema version"))?;

@@ -4,8 +4,28 @@
 //! lists the very text that runs (`#[doc = sql!(...)]`). `{schema}` stands for
 //! the configured schema's quoted name and is replaced once, at connect time;
 //! every value is a `$n` parameter. Only SQL that PostgreSQL, CockroachDB and
-//! YugabyteDB all accept: no advisory locks, no LISTEN/NOTIFY, no
-//! `DELETE ... USING`, no data-modifying CTEs.
+//! YugabyteDB all accept (by their documentation): no advisory locks, no
+//! LISTEN/NOTIFY, no `DELETE ... USING`.
+//! The bookkeeping row of an id (`journal_meta`) carries an MD5 of its
+//! persistence id, highest sequence and deleted-to sequence, computed by the
+//! server ([`meta_checksum!`]), because the journal's triggers raise it in
+//! SQL (see `migrations/postgres/0002_journal_triggers.sql`).
+
+/// The checksum of a bookkeeping row, as SQL over its columns `$pid`,
+/// `$highest` and `$deleted_to` (replaced by the caller's expressions).
+macro_rules! meta_checksum {
+    ($pid:literal, $highest:literal, $deleted_to:literal) => {
+        concat!(
+            "md5(",
+            $pid,
+            " || ':' || (",
+            $highest,
+            ")::TEXT || ':' || (",
+            $deleted_to,
+            ")::TEXT)"
+        )
+    };
+}
 
 /// Appends events, many rows in one statement from parallel arrays (one
 /// element per event). A row whose sequence was deleted (used up) is filtered
@@ -51,6 +71,15 @@ WHERE persistence_id = $1 AND sequence = ANY($2::BIGINT[]) AND write_id = $3"
     };
 }
 
+/// Marks the group's transaction as undoing a batch it stored in part, so
+/// that the journal's removal trigger does not record those rows (they were
+/// never committed). Local to the transaction.
+macro_rules! undoing_batch {
+    () => {
+        "SELECT set_config('dactor_persist.undoing_batch', 'on', true)"
+    };
+}
+
 /// Reads back the rows at a write's sequences, to settle whether an earlier
 /// attempt of the same write, whose outcome was unknown, was stored.
 macro_rules! written_by {
@@ -70,13 +99,23 @@ LIMIT $3"
     };
 }
 
-/// The highest sequence ever written: the larger of the stored events' and
-/// the one recorded when events were deleted; 0 when none.
-macro_rules! highest {
+/// One id's bookkeeping row (highest, deleted_to, whether its checksum
+/// holds; all NULL when it has none: nothing was ever removed) and its
+/// largest stored sequence.
+macro_rules! bounds {
     () => {
-        "SELECT GREATEST(
-    COALESCE((SELECT max(sequence) FROM {schema}.journal WHERE persistence_id = $1), 0),
-    COALESCE((SELECT highest FROM {schema}.journal_meta WHERE persistence_id = $1), 0))"
+        concat!(
+            "SELECT m.highest, m.deleted_to, m.checksum = ",
+            $crate::storage::postgres::sql::meta_checksum!(
+                "m.persistence_id",
+                "m.highest",
+                "m.deleted_to"
+            ),
+            ",
+    (SELECT max(sequence) FROM {schema}.journal WHERE persistence_id = $1)
+FROM (SELECT 1) AS one
+LEFT JOIN {schema}.journal_meta m ON m.persistence_id = $1"
+        )
     };
 }
 
@@ -87,15 +126,20 @@ macro_rules! delete_events {
     };
 }
 
-/// Records how far events were deleted and the highest sequence, never
-/// lowering either.
+/// Records how far events were deleted and the highest sequence (both
+/// already checked against the bookkeeping read in the same transaction).
 macro_rules! upsert_meta {
     () => {
-        "INSERT INTO {schema}.journal_meta AS m (persistence_id, highest, deleted_to)
-VALUES ($1, $2, $3)
+        concat!(
+            "INSERT INTO {schema}.journal_meta AS m (persistence_id, highest, deleted_to, checksum)
+VALUES ($1, $2, $3, ",
+            $crate::storage::postgres::sql::meta_checksum!("$1::TEXT", "$2::BIGINT", "$3::BIGINT"),
+            ")
 ON CONFLICT (persistence_id) DO UPDATE SET
-    highest = GREATEST(m.highest, EXCLUDED.highest),
-    deleted_to = GREATEST(m.deleted_to, EXCLUDED.deleted_to)"
+    highest = EXCLUDED.highest,
+    deleted_to = EXCLUDED.deleted_to,
+    checksum = EXCLUDED.checksum"
+        )
     };
 }
 
@@ -203,11 +247,68 @@ macro_rules! record_version {
     };
 }
 
+/// `verify`: every journal row beside its id's bookkeeping row (whose
+/// checksum the server checks), sorted by id and sequence.
+macro_rules! verify_journal {
+    () => {
+        concat!(
+            "SELECT COALESCE(j.persistence_id, m.persistence_id),
+    m.persistence_id IS NOT NULL, m.highest, m.deleted_to, m.checksum = ",
+            $crate::storage::postgres::sql::meta_checksum!(
+                "m.persistence_id",
+                "m.highest",
+                "m.deleted_to"
+            ),
+            ",
+    j.sequence, j.event_type, j.payload, j.checksum
+FROM {schema}.journal j
+FULL JOIN {schema}.journal_meta m ON m.persistence_id = j.persistence_id
+ORDER BY 1, j.sequence"
+        )
+    };
+}
+
+/// `verify`: every snapshot.
+macro_rules! verify_snapshots {
+    () => {
+        "SELECT persistence_id, sequence, payload, checksum FROM {schema}.snapshots"
+    };
+}
+
+/// `verify`: every durable state.
+macro_rules! verify_states {
+    () => {
+        "SELECT persistence_id, payload, checksum FROM {schema}.states"
+    };
+}
+
+/// `verify`: is PostgreSQL's `amcheck` extension installed?
+macro_rules! amcheck_installed {
+    () => {
+        "SELECT 1 FROM pg_extension WHERE extname = 'amcheck'"
+    };
+}
+
+/// `verify`: `amcheck`'s check of every B-tree index of the schema's tables.
+macro_rules! amcheck_indexes {
+    () => {
+        "SELECT c.relname::TEXT, bt_index_check(c.oid)::TEXT
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_am a ON a.oid = c.relam
+WHERE n.nspname = $1 AND a.amname = 'btree'"
+    };
+}
+
 pub(super) use {
-    create_schema, create_version_table, delete_events, delete_snapshots, delete_state, highest,
-    insert_event, insert_events, latest_snapshot, load_state, read_events, record_version,
-    save_snapshot, save_state, schema_exists, schema_version, undo_events, upsert_meta,
-    version_table_exists, written_by,
+    amcheck_indexes, amcheck_installed, verify_journal, verify_snapshots, verify_states,
+};
+pub(super) use {
+    bounds, create_schema, create_version_table, delete_events, delete_snapshots, delete_state,
+    insert_event, insert_events, latest_snapshot, load_state, meta_checksum, read_events,
+    record_version, save_snapshot, save_state, schema_exists, schema_version, undo_events,
+    undoing_batch, upsert_meta, version_table_exists, written_by,
 };
 
 /// The statements with the schema's quoted name filled in, built once.
@@ -216,9 +317,10 @@ pub(super) struct Statements {
     pub(super) insert_events: String,
     pub(super) insert_event: String,
     pub(super) undo_events: String,
+    pub(super) undoing_batch: String,
     pub(super) written_by: String,
     pub(super) read_events: String,
-    pub(super) highest: String,
+    pub(super) bounds: String,
     pub(super) delete_events: String,
     pub(super) upsert_meta: String,
     pub(super) save_snapshot: String,
@@ -237,9 +339,10 @@ impl Statements {
             insert_events: s(insert_events!()),
             insert_event: s(insert_event!()),
             undo_events: s(undo_events!()),
+            undoing_batch: s(undoing_batch!()),
             written_by: s(written_by!()),
             read_events: s(read_events!()),
-            highest: s(highest!()),
+            bounds: s(bounds!()),
             delete_events: s(delete_events!()),
             upsert_meta: s(upsert_meta!()),
             save_snapshot: s(save_snapshot!()),
@@ -288,6 +391,6 @@ mod tests {
                 .insert_events
                 .contains("INSERT INTO \"s\".journal")
         );
-        assert!(statements.highest.contains("\"s\".journal_meta"));
+        assert!(statements.bounds.contains("\"s\".journal_meta"));
     }
 }

@@ -328,6 +328,7 @@ impl Shared {
         let tx = conn.transaction().await?;
         let stmt = tx.prepare_cached(&self.sql.insert_events).await?;
         let stored = collect(tx.query(&stmt, &params).await?)?;
+        let mut undoing = false;
         for request in group {
             let count = request
                 .events
@@ -335,6 +336,11 @@ impl Shared {
                 .filter(|e| stored.contains(&(request.write_id, e.sequence)))
                 .count();
             if count > 0 && count < request.events.len() {
+                if !undoing {
+                    // Not a removal the journal's trigger should record.
+                    tx.execute(&self.sql.undoing_batch, &[]).await?;
+                    undoing = true;
+                }
                 let undo = tx.prepare_cached(&self.sql.undo_events).await?;
                 let seqs: Vec<i64> = request.events.iter().map(|e| e.sequence).collect();
                 tx.execute(&undo, &[&request.pid.0, &seqs, &request.write_id])

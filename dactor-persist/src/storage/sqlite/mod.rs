@@ -14,14 +14,16 @@ use rusqlite::Connection;
 use tokio::sync::{Semaphore, oneshot};
 
 use super::{
-    JournalStorage, SharedStoreProvider, SnapshotStorage, StateStorage, validate_batch,
-    validate_sequence,
+    JournalBounds, JournalStorage, SharedStoreProvider, SnapshotStorage, StateStorage,
+    validate_batch, validate_sequence, validate_snapshot_sequence,
 };
 use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
 use super::checksum;
 mod read;
 mod schema;
+mod v2;
+mod verify;
 mod writer;
 
 use writer::{Counters, Event, GroupLimits, Message, Op, Request};
@@ -310,6 +312,42 @@ impl SqliteStorage {
         schema::LATEST_VERSION
     }
 
+    /// Checks the whole file and repairs nothing: runs SQLite's own
+    /// `PRAGMA integrity_check`, verifies the checksum of every event,
+    /// snapshot, state and journal bookkeeping row, and checks that every
+    /// journal holds exactly the events its bookkeeping promises
+    /// (`deleted_to + 1 ..= highest`). It reads in one transaction on a
+    /// reader connection, so writes go on meanwhile.
+    ///
+    /// From the command line: `dactor-persist verify <file>` (the `cli`
+    /// feature's binary).
+    ///
+    /// # Errors
+    ///
+    /// Only when the check cannot start ([`PersistError::StorageUnavailable`]
+    /// for a closed store); damage found is in the report, and an engine
+    /// error midway is its [`stopped`](crate::storage::VerifyReport::stopped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dactor_persist::*;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let dir = std::env::temp_dir().join(format!("dactor-doc-verify-{}", std::process::id()));
+    /// let store = SqliteStorage::open(dir.join("app.db")).await?;
+    /// store.write_event(&PersistenceId::new("Account", "a-1"), SequenceId(1), "Opened", b"").await?;
+    /// let report = store.verify().await?;
+    /// assert!(report.is_intact(), "{report}");
+    /// assert_eq!((report.journals_checked, report.events_checked), (1, 1));
+    /// # store.close().await;
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), PersistError>(()) }).unwrap();
+    /// ```
+    pub async fn verify(&self) -> Result<crate::storage::VerifyReport, PersistError> {
+        self.read(verify::run).await
+    }
+
     /// Commits every write already sent, closes the file and stops the writer
     /// thread. Afterwards every operation fails with
     /// [`PersistError::StorageUnavailable`]. Calling it again does nothing.
@@ -438,9 +476,33 @@ impl ReaderPool {
     }
 }
 
-/// A driver failure, as the error every caller sees: naming the file.
+/// A failure that is not SQLite's, as the error every caller sees: naming the file.
 fn unavailable(path: &Path, what: &str, err: &dyn fmt::Display) -> PersistError {
     PersistError::StorageUnavailable(format!("{what} (SQLite store {}): {err}", path.display()))
+}
+
+/// A SQLite failure, as the error every caller sees, naming the file: a
+/// damaged file is [`PersistError::StoreDamaged`] and a format this SQLite
+/// cannot read [`PersistError::IncompatibleStore`], neither of which a retry
+/// can fix; anything else (a lock held too long, a full disk, an I/O error)
+/// is [`PersistError::StorageUnavailable`].
+fn sqlite_error(path: &Path, what: &str, err: &rusqlite::Error) -> PersistError {
+    use rusqlite::ErrorCode;
+    match err.sqlite_error_code() {
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => PersistError::StoreDamaged {
+            store: format!("SQLite file {}", path.display()),
+            detail: format!(
+                "{what}: {err}; `SqliteStorage::verify` reports what can still be read"
+            ),
+        },
+        _ if err.to_string().contains("unsupported file format") => {
+            PersistError::IncompatibleStore(format!(
+                "{what}: {err}: {} is damaged, or was written by a newer SQLite",
+                path.display()
+            ))
+        }
+        _ => unavailable(path, what, err),
+    }
 }
 
 #[async_trait]
@@ -455,7 +517,7 @@ impl JournalStorage for SqliteStorage {
         validate_sequence(persistence_id, sequence_id)?;
         let event = Event {
             sequence: sequence_id.0,
-            checksum: checksum::event(sequence_id.0, event_type, payload),
+            checksum: checksum::event(persistence_id.as_str(), sequence_id.0, event_type, payload),
             event_type: event_type.to_owned(),
             payload: payload.to_vec(),
         };
@@ -479,7 +541,7 @@ impl JournalStorage for SqliteStorage {
             .iter()
             .map(|(seq, event_type, payload)| Event {
                 sequence: seq.0,
-                checksum: checksum::event(seq.0, event_type, payload),
+                checksum: checksum::event(persistence_id.as_str(), seq.0, event_type, payload),
                 event_type: (*event_type).to_owned(),
                 payload: payload.to_vec(),
             })
@@ -516,8 +578,16 @@ impl JournalStorage for SqliteStorage {
         &self,
         persistence_id: &PersistenceId,
     ) -> Result<Option<SequenceId>, PersistError> {
+        let bounds = self.read_bounds(persistence_id).await?;
+        Ok((bounds.highest > SequenceId::ZERO).then_some(bounds.highest))
+    }
+
+    async fn read_bounds(
+        &self,
+        persistence_id: &PersistenceId,
+    ) -> Result<JournalBounds, PersistError> {
         let pid = persistence_id.clone();
-        self.read(move |conn, path| read::highest(conn, path, &pid))
+        self.read(move |conn, path| read::bounds(conn, path, &pid))
             .await
     }
 
@@ -542,10 +612,11 @@ impl SnapshotStorage for SqliteStorage {
         sequence_id: SequenceId,
         payload: &[u8],
     ) -> Result<(), PersistError> {
+        validate_snapshot_sequence(persistence_id, sequence_id)?;
         self.submit(Op::SaveSnapshot {
             pid: persistence_id.clone(),
             sequence: sequence_id.0,
-            checksum: checksum::snapshot(sequence_id.0, payload),
+            checksum: checksum::snapshot(persistence_id.as_str(), sequence_id.0, payload),
             payload: payload.to_vec(),
         })
         .await
@@ -582,7 +653,7 @@ impl StateStorage for SqliteStorage {
     ) -> Result<(), PersistError> {
         self.submit(Op::SaveState {
             pid: persistence_id.clone(),
-            checksum: checksum::state(payload),
+            checksum: checksum::state(persistence_id.as_str(), payload),
             payload: payload.to_vec(),
         })
         .await

@@ -7,8 +7,8 @@ use std::path::Path;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{checksum, unavailable, writer::HIGHEST};
-use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
+use super::{checksum, sqlite_error};
+use crate::{JournalBounds, JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
 const READ_EVENTS: &str = "SELECT sequence, event_type, payload, checksum FROM journal
      WHERE persistence_id = ?1 AND sequence >= ?2 ORDER BY sequence LIMIT ?3";
@@ -21,7 +21,15 @@ const LOAD_STATE: &str = "SELECT payload, checksum FROM states WHERE persistence
 /// Rows reserved up front for a page of events, whatever `limit` says.
 const RESERVE: usize = 8192;
 
-/// Up to `limit` events of `pid` from `from` on, ascending.
+/// The bookkeeping of one id and its highest stored event: (highest,
+/// deleted_to, checksum) of its `journal_meta` row, if any, and the largest
+/// sequence in `journal`.
+const BOUNDS: &str = "SELECT m.highest, m.deleted_to, m.checksum,
+         (SELECT max(sequence) FROM journal WHERE persistence_id = ?1)
+     FROM (SELECT 1) LEFT JOIN journal_meta m ON m.persistence_id = ?1";
+
+/// Up to `limit` events of `pid` from `from` on, ascending: checked one by
+/// one, and refused when the rows come back out of order.
 pub(super) fn events(
     conn: &Connection,
     path: &Path,
@@ -29,14 +37,30 @@ pub(super) fn events(
     from: i64,
     limit: i64,
 ) -> Result<Vec<JournalEntry>, PersistError> {
-    let fail = |e: rusqlite::Error| unavailable(path, "cannot read events", &e);
+    let fail = |e: rusqlite::Error| sqlite_error(path, "cannot read events", &e);
     let mut stmt = conn.prepare_cached(READ_EVENTS).map_err(fail)?;
     let mut rows = stmt
         .query(params![pid.as_str(), from, limit])
         .map_err(fail)?;
-    let mut entries = Vec::with_capacity(usize::try_from(limit).unwrap_or(RESERVE).min(RESERVE));
+    let mut entries: Vec<JournalEntry> =
+        Vec::with_capacity(usize::try_from(limit).unwrap_or(RESERVE).min(RESERVE));
     while let Some(row) = rows.next().map_err(fail)? {
-        entries.push(event(row, pid)?);
+        let entry = event(row, pid)?;
+        let after = entries
+            .last()
+            .map_or(from.saturating_sub(1), |e| e.sequence_id.0);
+        if entry.sequence_id.0 <= after {
+            return Err(PersistError::CorruptEntry {
+                sequence_id: entry.sequence_id,
+                detail: format!(
+                    "the SQLite file {} returned event {} of `{pid}` after {after}: its index \
+                     is damaged",
+                    path.display(),
+                    entry.sequence_id.0
+                ),
+            });
+        }
+        entries.push(entry);
     }
     Ok(entries)
 }
@@ -80,7 +104,7 @@ fn event(row: &Row<'_>, pid: &PersistenceId) -> Result<JournalEntry, PersistErro
         ))
     })?;
     let stored = column(row, 3);
-    let expected = checksum::event(sequence, event_type, payload);
+    let expected = checksum::event(pid.as_str(), sequence, event_type, payload);
     if !matches!(stored, ValueRef::Integer(sum) if sum == i64::from(expected)) {
         return Err(corrupt(format!(
             "event `{event_type}` of `{pid}` at {sequence} fails its checksum \
@@ -95,17 +119,75 @@ fn event(row: &Row<'_>, pid: &PersistenceId) -> Result<JournalEntry, PersistErro
     })
 }
 
-/// The highest sequence ever written for `pid`, even if since deleted.
-pub(super) fn highest(
+/// How far the events of `pid` were deleted and the highest ever written,
+/// from its bookkeeping row, checked: against its checksum, and against the
+/// events actually stored (none may be above the highest, and events without
+/// a bookkeeping row mean the row was lost).
+pub(super) fn bounds(
     conn: &Connection,
     path: &Path,
     pid: &PersistenceId,
-) -> Result<Option<SequenceId>, PersistError> {
-    let highest: i64 = conn
-        .prepare_cached(HIGHEST)
-        .and_then(|mut stmt| stmt.query_row(params![pid.as_str()], |row| row.get(0)))
-        .map_err(|e| unavailable(path, "cannot read the highest sequence", &e))?;
-    Ok((highest > 0).then_some(SequenceId(highest)))
+) -> Result<JournalBounds, PersistError> {
+    let fail = |e: rusqlite::Error| sqlite_error(path, "cannot read the journal's bounds", &e);
+    let mut stmt = conn.prepare_cached(BOUNDS).map_err(fail)?;
+    let mut rows = stmt.query(params![pid.as_str()]).map_err(fail)?;
+    let Some(row) = rows.next().map_err(fail)? else {
+        return Ok(JournalBounds::default());
+    };
+    let damaged = |detail: String| PersistError::CorruptEntry {
+        sequence_id: SequenceId::ZERO,
+        detail: format!(
+            "the journal bookkeeping of `{pid}` in the SQLite file {} {detail}",
+            path.display()
+        ),
+    };
+    let stored_max = match column(row, 3) {
+        ValueRef::Null => None,
+        ValueRef::Integer(max) => Some(max),
+        other => {
+            return Err(damaged(format!(
+                "has a {} as its largest sequence",
+                type_name(other)
+            )));
+        }
+    };
+    let (highest, deleted_to) = match (column(row, 0), column(row, 1), column(row, 2)) {
+        (ValueRef::Null, ValueRef::Null, ValueRef::Null) => match stored_max {
+            None => return Ok(JournalBounds::default()),
+            Some(max) => {
+                return Err(damaged(format!(
+                    "is missing although events up to {max} are stored: it was removed or \
+                     its key damaged"
+                )));
+            }
+        },
+        (ValueRef::Integer(h), ValueRef::Integer(d), stored) => {
+            let expected = checksum::bounds(pid.as_str(), h, d);
+            if !matches!(stored, ValueRef::Integer(sum) if sum == i64::from(expected)) {
+                return Err(damaged(format!(
+                    "fails its checksum (stored {}, computed {expected})",
+                    shown(stored)
+                )));
+            }
+            (h, d)
+        }
+        (h, d, _) => {
+            return Err(damaged(format!(
+                "holds a {} and a {} where its sequences belong",
+                type_name(h),
+                type_name(d)
+            )));
+        }
+    };
+    if let Some(max) = stored_max.filter(|max| *max > highest) {
+        return Err(damaged(format!(
+            "says the highest sequence is {highest} but event {max} is stored"
+        )));
+    }
+    Ok(JournalBounds {
+        deleted_to: SequenceId(deleted_to),
+        highest: SequenceId(highest),
+    })
 }
 
 /// The snapshot of `pid` with the highest sequence, checked.
@@ -114,7 +196,7 @@ pub(super) fn latest_snapshot(
     path: &Path,
     pid: &PersistenceId,
 ) -> Result<Option<SnapshotEntry>, PersistError> {
-    let fail = |e: rusqlite::Error| unavailable(path, "cannot read the latest snapshot", &e);
+    let fail = |e: rusqlite::Error| sqlite_error(path, "cannot read the latest snapshot", &e);
     let mut stmt = conn.prepare_cached(LATEST_SNAPSHOT).map_err(fail)?;
     let mut rows = stmt.query(params![pid.as_str()]).map_err(fail)?;
     let Some(row) = rows.next().map_err(fail)? else {
@@ -139,7 +221,7 @@ pub(super) fn latest_snapshot(
         ))
     })?;
     let stored = column(row, 2);
-    let expected = checksum::snapshot(sequence, payload);
+    let expected = checksum::snapshot(pid.as_str(), sequence, payload);
     if !matches!(stored, ValueRef::Integer(sum) if sum == i64::from(expected)) {
         return Err(corrupt(format!(
             "the payload fails its checksum (stored {}, computed {expected}): the row is damaged",
@@ -158,7 +240,7 @@ pub(super) fn state(
     path: &Path,
     pid: &PersistenceId,
 ) -> Result<Option<Vec<u8>>, PersistError> {
-    let fail = |e: rusqlite::Error| unavailable(path, "cannot read the state", &e);
+    let fail = |e: rusqlite::Error| sqlite_error(path, "cannot read the state", &e);
     let mut stmt = conn.prepare_cached(LOAD_STATE).map_err(fail)?;
     let checked = stmt
         .query_row(params![pid.as_str()], |row| {
@@ -173,7 +255,7 @@ pub(super) fn state(
                 ))));
             };
             let stored = column(row, 1);
-            let expected = checksum::state(payload);
+            let expected = checksum::state(pid.as_str(), payload);
             if !matches!(stored, ValueRef::Integer(sum) if sum == i64::from(expected)) {
                 return Ok(Err(corrupt(format!(
                     "the payload fails its checksum (stored {}, computed {expected}): the row is damaged",
@@ -189,20 +271,20 @@ pub(super) fn state(
 
 /// A column of a row this module selected: it exists, so a failure cannot
 /// happen; answer NULL if it ever did, which every caller reports as damage.
-fn column<'r>(row: &'r Row<'_>, index: usize) -> ValueRef<'r> {
+pub(super) fn column<'r>(row: &'r Row<'_>, index: usize) -> ValueRef<'r> {
     row.get_ref(index).unwrap_or(ValueRef::Null)
 }
 
 /// The bytes of a BLOB column (an empty payload is a zero-length BLOB);
 /// anything else is damage.
-fn blob(value: ValueRef<'_>) -> Option<&[u8]> {
+pub(super) fn blob(value: ValueRef<'_>) -> Option<&[u8]> {
     match value {
         ValueRef::Blob(bytes) => Some(bytes),
         _ => None,
     }
 }
 
-fn type_name(value: ValueRef<'_>) -> &'static str {
+pub(super) fn type_name(value: ValueRef<'_>) -> &'static str {
     match value {
         ValueRef::Null => "NULL",
         ValueRef::Integer(_) => "integer",
@@ -212,7 +294,7 @@ fn type_name(value: ValueRef<'_>) -> &'static str {
     }
 }
 
-fn shown(value: ValueRef<'_>) -> String {
+pub(super) fn shown(value: ValueRef<'_>) -> String {
     match value {
         ValueRef::Integer(n) => n.to_string(),
         other => type_name(other).to_owned(),

@@ -6,19 +6,40 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 
-use super::{Durability, unavailable};
+use super::{Durability, sqlite_error, v2};
 use crate::PersistError;
 
-/// The schema migrations, in order: (version, name, SQL). Each is applied
-/// once, in the same transaction as the row recording its version.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../../migrations/sqlite/0001_init.sql"),
-)];
+/// A migration's step in Rust, run after its SQL in the same transaction.
+type Step = fn(&Connection, &Path) -> Result<(), PersistError>;
+
+/// One schema migration: its SQL file, then (when the change cannot be
+/// written in SQL) a step in Rust, both in the transaction that records it.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+    then: Option<Step>,
+}
+
+/// The schema migrations, in order. Each is applied once, in the same
+/// transaction as the row recording its version.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../../../migrations/sqlite/0001_init.sql"),
+        then: None,
+    },
+    Migration {
+        version: 2,
+        name: "checksums_cover_ids",
+        sql: include_str!("../../../migrations/sqlite/0002_checksums_cover_ids.sql"),
+        then: Some(v2::rewrite_checksums),
+    },
+];
 
 /// The newest schema version this code knows.
-pub(super) const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+pub(super) const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 
 /// The table recording which migrations were applied. It is created before
 /// any migration runs, so it cannot live in one of them.
@@ -46,14 +67,14 @@ pub(super) fn open_writer(
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| unavailable(path, "cannot open or create the database", &e))?;
+    .map_err(|e| sqlite_error(path, "cannot open or create the database", &e))?;
     conn.busy_timeout(busy_timeout)
-        .map_err(|e| unavailable(path, "cannot set the busy timeout", &e))?;
+        .map_err(|e| sqlite_error(path, "cannot set the busy timeout", &e))?;
     check_usable(&conn, path)?;
 
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(|e| unavailable(path, "cannot switch the database to WAL mode", &e))?;
+        .map_err(|e| sqlite_error(path, "cannot switch the database to WAL mode", &e))?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(
             path = %path.display(),
@@ -94,7 +115,7 @@ pub(super) fn open_writer(
         ("journal_size_limit", "67108864"),
     ] {
         conn.pragma_update(None, pragma, value)
-            .map_err(|e| unavailable(path, &format!("cannot set PRAGMA {pragma}"), &e))?;
+            .map_err(|e| sqlite_error(path, &format!("cannot set PRAGMA {pragma}"), &e))?;
     }
     migrate(&conn, path)?;
     Ok(conn)
@@ -106,14 +127,14 @@ pub(super) fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connect
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| unavailable(path, "cannot open a reader connection", &e))?;
+    .map_err(|e| sqlite_error(path, "cannot open a reader connection", &e))?;
     conn.busy_timeout(busy_timeout)
-        .map_err(|e| unavailable(path, "cannot set the busy timeout", &e))?;
+        .map_err(|e| sqlite_error(path, "cannot set the busy timeout", &e))?;
     // A reader never writes; SQLite enforces it.
     conn.pragma_update(None, "query_only", "ON")
-        .map_err(|e| unavailable(path, "cannot make the reader read-only", &e))?;
+        .map_err(|e| sqlite_error(path, "cannot make the reader read-only", &e))?;
     conn.pragma_update(None, "cache_size", "-8192")
-        .map_err(|e| unavailable(path, "cannot set the reader's cache size", &e))?;
+        .map_err(|e| sqlite_error(path, "cannot set the reader's cache size", &e))?;
     Ok(conn)
 }
 
@@ -152,7 +173,7 @@ fn check_usable(conn: &Connection, path: &Path) -> Result<(), PersistError> {
                 path.display()
             )));
         }
-        Err(e) => return Err(unavailable(path, "cannot read the database schema", &e)),
+        Err(e) => return Err(sqlite_error(path, "cannot read the database schema", &e)),
     };
     if has_schema_table {
         let version = schema_version(conn, path)?;
@@ -167,7 +188,7 @@ fn schema_version(conn: &Connection, path: &Path) -> Result<i64, PersistError> {
         [],
         |row| row.get(0),
     )
-    .map_err(|e| unavailable(path, "cannot read the schema version", &e))
+    .map_err(|e| sqlite_error(path, "cannot read the schema version", &e))
 }
 
 fn refuse_newer(version: i64, path: &Path) -> Result<(), PersistError> {
@@ -184,7 +205,7 @@ fn refuse_newer(version: i64, path: &Path) -> Result<(), PersistError> {
 /// Applies every migration newer than the recorded version, in one
 /// transaction, so a crash mid-way leaves the previous schema.
 fn migrate(conn: &Connection, path: &Path) -> Result<(), PersistError> {
-    let fail = |what: &str, e: rusqlite::Error| unavailable(path, what, &e);
+    let fail = |what: &str, e: rusqlite::Error| sqlite_error(path, what, &e);
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| fail("cannot start the migration transaction", e))?;
     let result = (|| {
@@ -193,9 +214,18 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), PersistError> {
         // Read again under the write lock: another process may have migrated.
         let current = schema_version(conn, path)?;
         refuse_newer(current, path)?;
-        for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
+        for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+            let Migration {
+                version,
+                name,
+                sql,
+                then,
+            } = migration;
             conn.execute_batch(sql)
                 .map_err(|e| fail(&format!("migration {version:04}_{name} failed"), e))?;
+            if let Some(step) = then {
+                step(conn, path)?;
+            }
             conn.execute(
                 "INSERT INTO dactor_persist_schema (version, name) VALUES (?1, ?2)",
                 rusqlite::params![version, name],
@@ -223,8 +253,8 @@ mod tests {
 
     #[test]
     fn migrations_are_numbered_one_up_from_one() {
-        for (i, (version, _, _)) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(*version, i as i64 + 1);
+        for (i, migration) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(migration.version, i as i64 + 1);
         }
     }
 }

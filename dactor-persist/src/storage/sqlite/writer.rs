@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, ErrorCode, params};
 use tokio::sync::oneshot;
 
-use super::unavailable;
+use super::{checksum, sqlite_error};
 use crate::{PersistError, PersistenceId, SequenceId};
 
 /// One event of a journal write, checksummed by the caller.
@@ -104,27 +104,29 @@ const SAVEPOINT: &str = "SAVEPOINT request";
 const RELEASE: &str = "RELEASE request";
 const ROLLBACK_TO: &str = "ROLLBACK TO request";
 
-/// Inserts one event unless its sequence was deleted (and so used up): then
-/// it changes no row. A taken sequence fails on the primary key.
+/// Inserts one event. A taken sequence fails on the primary key; a deleted
+/// one (used up) is refused before, from the bookkeeping row.
 const INSERT_EVENT: &str =
     "INSERT INTO journal (persistence_id, sequence, event_type, payload, checksum)
-     SELECT ?1, ?2, ?3, ?4, ?5
-     WHERE NOT EXISTS (
-         SELECT 1 FROM journal_meta WHERE persistence_id = ?1 AND deleted_to >= ?2)";
+     VALUES (?1, ?2, ?3, ?4, ?5)";
 
-/// The highest sequence ever written: the larger of the stored events' and
-/// the one recorded when events were deleted. 0 when none.
-pub(super) const HIGHEST: &str = "SELECT max(
-         coalesce((SELECT max(sequence) FROM journal WHERE persistence_id = ?1), 0),
-         coalesce((SELECT highest FROM journal_meta WHERE persistence_id = ?1), 0))";
+/// The bookkeeping row of one id.
+const READ_META: &str =
+    "SELECT highest, deleted_to, checksum FROM journal_meta WHERE persistence_id = ?1";
+
+/// The largest stored sequence of one id: the highest, for an id whose
+/// bookkeeping row is missing.
+const MAX_SEQUENCE: &str =
+    "SELECT coalesce(max(sequence), 0) FROM journal WHERE persistence_id = ?1";
 
 const DELETE_EVENTS: &str = "DELETE FROM journal WHERE persistence_id = ?1 AND sequence <= ?2";
 
-const UPSERT_META: &str = "INSERT INTO journal_meta (persistence_id, highest, deleted_to)
-     VALUES (?1, ?2, ?3)
+const WRITE_META: &str = "INSERT INTO journal_meta (persistence_id, highest, deleted_to, checksum)
+     VALUES (?1, ?2, ?3, ?4)
      ON CONFLICT (persistence_id) DO UPDATE SET
-         highest = max(highest, excluded.highest),
-         deleted_to = max(deleted_to, excluded.deleted_to)";
+         highest = excluded.highest,
+         deleted_to = excluded.deleted_to,
+         checksum = excluded.checksum";
 
 const SAVE_SNAPSHOT: &str = "INSERT INTO snapshots (persistence_id, sequence, payload, checksum)
      VALUES (?1, ?2, ?3, ?4)
@@ -318,7 +320,7 @@ impl Writer {
         let size = group.len();
         self.tune_checkpoints(size);
         if let Err(e) = self.exec(BEGIN) {
-            let err = unavailable(&self.path, "cannot begin a write transaction", &e);
+            let err = sqlite_error(&self.path, "cannot begin a write transaction", &e);
             for request in group.drain(..) {
                 let _ = request.ack.send(Err(err.clone()));
             }
@@ -349,7 +351,7 @@ impl Writer {
                 Ok(()) => None,
                 Err(e) => {
                     self.rollback();
-                    Some(unavailable(
+                    Some(sqlite_error(
                         &self.path,
                         "commit failed; nothing of it was stored",
                         &e,
@@ -406,13 +408,11 @@ impl Writer {
     /// changes are undone and the transaction stays usable.
     fn apply(&self, op: &Op) -> Result<(), Failure> {
         match op {
-            // One statement: SQLite undoes a failed statement by itself.
-            Op::Events { pid, events } if events.len() == 1 => self.insert_event(pid, &events[0]),
-            Op::Events { pid, events } => self.in_savepoint(|| {
-                events
-                    .iter()
-                    .try_for_each(|event| self.insert_event(pid, event))
-            }),
+            // No savepoint: the bookkeeping is read first, the insert is one
+            // statement that SQLite undoes by itself when it fails, and a
+            // failure after it fails the whole group.
+            Op::Events { pid, events } if events.len() == 1 => self.write_events(pid, events),
+            Op::Events { pid, events } => self.in_savepoint(|| self.write_events(pid, events)),
             Op::DeleteEventsTo { pid, to } => self.in_savepoint(|| self.delete_events_to(pid, *to)),
             Op::SaveSnapshot {
                 pid,
@@ -439,47 +439,107 @@ impl Writer {
         }
     }
 
-    fn insert_event(&self, pid: &PersistenceId, event: &Event) -> Result<(), Failure> {
-        let conflict = || {
+    /// Stores the events of one request and raises the id's highest
+    /// sequence in its bookkeeping row. With more than one event it must run
+    /// in a savepoint.
+    fn write_events(&self, pid: &PersistenceId, events: &[Event]) -> Result<(), Failure> {
+        let conflict = |sequence: i64| {
             Failure::Request(PersistError::SequenceConflict {
                 persistence_id: pid.clone(),
-                sequence_id: SequenceId(event.sequence),
+                sequence_id: SequenceId(sequence),
             })
         };
-        let inserted = self.conn.prepare_cached(INSERT_EVENT).and_then(|mut stmt| {
-            stmt.execute(params![
-                pid.as_str(),
-                event.sequence,
-                event.event_type,
-                event.payload,
-                event.checksum
-            ])
-        });
-        match inserted {
-            Ok(1) => Ok(()),
+        let (highest, deleted_to) = self.meta(pid)?;
+        if let Some(used) = events.iter().find(|e| e.sequence <= deleted_to) {
             // The sequence was deleted, so it is used up.
-            Ok(_) => Err(conflict()),
-            Err(e) if is_primary_key_violation(&e) => Err(conflict()),
-            Err(e) => Err(self.statement_failure("cannot write an event", &e)),
+            return Err(conflict(used.sequence));
         }
+        for event in events {
+            let inserted = self.conn.prepare_cached(INSERT_EVENT).and_then(|mut stmt| {
+                stmt.execute(params![
+                    pid.as_str(),
+                    event.sequence,
+                    event.event_type,
+                    event.payload,
+                    event.checksum
+                ])
+            });
+            match inserted {
+                Ok(_) => {}
+                Err(e) if is_primary_key_violation(&e) => return Err(conflict(event.sequence)),
+                Err(e) => return Err(self.statement_failure("cannot write an event", &e)),
+            }
+        }
+        let top = events.iter().map(|e| e.sequence).max().unwrap_or(0);
+        if top > highest {
+            // The events are in: from here a failure must undo them, and
+            // only a failed group can do that without a savepoint.
+            self.write_meta(pid, top, deleted_to).map_err(|f| match f {
+                Failure::Request(err) | Failure::Transaction(err) => Failure::Transaction(err),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The id's (highest, deleted_to), from its bookkeeping row, checked; for
+    /// an id without one, the largest stored sequence and 0.
+    fn meta(&self, pid: &PersistenceId) -> Result<(i64, i64), Failure> {
+        let row = self.conn.prepare_cached(READ_META).and_then(|mut stmt| {
+            let mut rows = stmt.query(params![pid.as_str()])?;
+            Ok(match rows.next()? {
+                Some(row) => Some((
+                    row.get_ref(0)?.as_i64().ok(),
+                    row.get_ref(1)?.as_i64().ok(),
+                    row.get_ref(2)?.as_i64().ok(),
+                )),
+                None => None,
+            })
+        });
+        match row {
+            Err(e) => Err(self.statement_failure("cannot read the journal bookkeeping", &e)),
+            Ok(None) => self
+                .conn
+                .prepare_cached(MAX_SEQUENCE)
+                .and_then(|mut stmt| stmt.query_row(params![pid.as_str()], |r| r.get(0)))
+                .map(|max: i64| (max, 0))
+                .map_err(|e| self.statement_failure("cannot read the highest sequence", &e)),
+            Ok(Some((Some(highest), Some(deleted_to), Some(sum))))
+                if sum == i64::from(checksum::bounds(pid.as_str(), highest, deleted_to)) =>
+            {
+                Ok((highest, deleted_to))
+            }
+            Ok(Some(_)) => Err(Failure::Request(PersistError::StoreDamaged {
+                store: format!("SQLite file {}, table journal_meta", self.path.display()),
+                detail: format!(
+                    "the journal bookkeeping of `{pid}` fails its checksum; nothing was written"
+                ),
+            })),
+        }
+    }
+
+    fn write_meta(
+        &self,
+        pid: &PersistenceId,
+        highest: i64,
+        deleted_to: i64,
+    ) -> Result<(), Failure> {
+        let sum = checksum::bounds(pid.as_str(), highest, deleted_to);
+        self.run(WRITE_META, params![pid.as_str(), highest, deleted_to, sum])
+            .map(drop)
     }
 
     fn delete_events_to(&self, pid: &PersistenceId, to: i64) -> Result<(), Failure> {
         if to < 1 {
             return Ok(());
         }
-        let highest: i64 = self
-            .conn
-            .prepare_cached(HIGHEST)
-            .and_then(|mut stmt| stmt.query_row(params![pid.as_str()], |row| row.get(0)))
-            .map_err(|e| self.statement_failure("cannot read the highest sequence", &e))?;
+        let (highest, deleted_to) = self.meta(pid)?;
         if highest == 0 {
             return Ok(());
         }
         self.run(DELETE_EVENTS, params![pid.as_str(), to])?;
         // Sequences above the highest were never used: they stay free.
-        self.run(UPSERT_META, params![pid.as_str(), highest, to.min(highest)])?;
-        Ok(())
+        let deleted_to = deleted_to.max(to.min(highest));
+        self.write_meta(pid, highest, deleted_to)
     }
 
     fn run(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<usize, Failure> {
@@ -506,7 +566,7 @@ impl Writer {
         };
         match undo.and_then(|()| self.exec(RELEASE)) {
             Ok(()) => result,
-            Err(e) => Err(Failure::Transaction(unavailable(
+            Err(e) => Err(Failure::Transaction(sqlite_error(
                 &self.path,
                 "cannot close a savepoint",
                 &e,
@@ -517,7 +577,7 @@ impl Writer {
     /// A statement failed for a reason other than a conflict. If SQLite rolled
     /// the transaction back on its own, the group cannot commit.
     fn statement_failure(&self, what: &str, e: &rusqlite::Error) -> Failure {
-        let err = unavailable(&self.path, what, e);
+        let err = sqlite_error(&self.path, what, e);
         if self.conn.is_autocommit() {
             Failure::Transaction(err)
         } else {
