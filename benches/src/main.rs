@@ -26,8 +26,28 @@ use rusqlite::{Connection, params};
 
 type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 
-/// The schema the store uses, so the raw baseline writes the same rows.
-const SCHEMA: &str = include_str!("../../dactor-persist/migrations/sqlite/0001_init.sql");
+/// The store's first schema (a journal clustered by (persistence id,
+/// sequence)), for the raw baseline of that layout.
+const CLUSTERED_SCHEMA: &str = include_str!("../../dactor-persist/migrations/sqlite/0001_init.sql");
+
+/// The store's layout since schema 3: a log in write order, ids as small
+/// integers, a unique index (stream, sequence). The raw baseline writes the
+/// same rows, without the store's bookkeeping.
+const LOG_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    position INTEGER PRIMARY KEY AUTOINCREMENT, stream INTEGER NOT NULL,
+    sequence INTEGER NOT NULL, event_type TEXT NOT NULL, payload BLOB NOT NULL,
+    written_at INTEGER NOT NULL, tags BLOB, metadata BLOB, checksum INTEGER NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_stream ON events (stream, sequence);";
+
+const INSERT_LOG: &str =
+    "INSERT INTO events (stream, sequence, event_type, payload, written_at, checksum)
+     VALUES (?1, ?2, ?3, ?4, 0, 0)";
+
+/// A stream id like the store's (a 31-bit hash slot) for raw id `k`.
+fn raw_stream(k: usize) -> i64 {
+    1 + (k as i64).wrapping_mul(2_654_435_761) % 2_147_000_000
+}
 
 const SEQUENTIAL_EVENTS: usize = 2_000;
 const RAW_GROUPED_EVENTS: usize = 200_000;
@@ -50,6 +70,25 @@ fn main() -> Result<()> {
     if args.get(1).map(String::as_str) == Some("--replay-child") {
         let path = args.get(2).ok_or("--replay-child needs a database path")?;
         return replay_child(Path::new(path));
+    }
+    if args.get(1).map(String::as_str) == Some("--profile-replay") {
+        // For a profiler: recover the 1M-event actor five times (the file is
+        // written first when missing).
+        let path = PathBuf::from(
+            args.get(2)
+                .ok_or("--profile-replay needs a database path")?,
+        );
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        if !path.exists() {
+            runtime.block_on(write_replay_journal(&path))?;
+        }
+        for _ in 0..5 {
+            println!("{:.0} events/s", runtime.block_on(recover(&path))?);
+        }
+        return Ok(());
     }
     let mut options = Options {
         runs: 5,
@@ -93,8 +132,13 @@ fn main() -> Result<()> {
             ))
         },
     )?;
-    eprintln!("raw {RAW_GROUP} inserts per transaction ...");
-    let raw_grouped = median(runs, || raw_grouped(&fresh("rawg"), RAW_GROUPED_EVENTS))?;
+    eprintln!("raw {RAW_GROUP} inserts per transaction, clustered layout and log layout ...");
+    let raw_clustered = median(runs, || {
+        raw_grouped(&fresh("rawc"), RAW_GROUPED_EVENTS, Layout::Clustered)
+    })?;
+    let raw_grouped = median(runs, || {
+        raw_grouped(&fresh("rawg"), RAW_GROUPED_EVENTS, Layout::Log)
+    })?;
     eprintln!("the same with synchronous=NORMAL ...");
     let (raw_single_normal, seq_relaxed, seq_relaxed_ratio) = paired(
         runs,
@@ -146,10 +190,22 @@ fn main() -> Result<()> {
         None,
     );
     row(
-        &format!("raw rusqlite, {RAW_GROUP} inserts per transaction ({RAW_GROUP} ids), FULL"),
-        raw_grouped,
+        &format!(
+            "raw rusqlite, {RAW_GROUP} inserts per transaction ({RAW_GROUP} ids), FULL, clustered layout (schema 1-2)"
+        ),
+        raw_clustered,
         "",
         none(),
+        "",
+        None,
+    );
+    row(
+        &format!(
+            "raw rusqlite, {RAW_GROUP} inserts per transaction ({RAW_GROUP} ids), FULL, log layout (schema 3)"
+        ),
+        raw_grouped,
+        "raw clustered",
+        times(raw_grouped, raw_clustered),
         "",
         None,
     );
@@ -302,11 +358,11 @@ fn mib(bytes: u64) -> String {
 // The raw engine.
 // ---------------------------------------------------------------------------
 
-fn raw_connection(path: &Path, synchronous: &str) -> Result<Connection> {
+fn raw_connection(path: &Path, synchronous: &str, schema: &str) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", synchronous)?;
-    conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(schema)?;
     Ok(conn)
 }
 
@@ -316,40 +372,65 @@ fn event_payload(n: u64) -> Result<Vec<u8>> {
 }
 
 fn raw_one_per_tx(path: &Path, events: usize, synchronous: &str) -> Result<f64> {
-    let conn = raw_connection(path, synchronous)?;
+    let conn = raw_connection(path, synchronous, LOG_SCHEMA)?;
     let started = Instant::now();
     for i in 0..events {
         let payload = event_payload(i as u64)?;
         conn.execute_batch("BEGIN")?;
-        conn.prepare_cached(
-            "INSERT INTO journal (persistence_id, sequence, event_type, payload, checksum) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params!["Counter:raw", i as i64 + 1, "Added", payload, 0])?;
+        conn.prepare_cached(INSERT_LOG)?.execute(params![
+            raw_stream(0),
+            i as i64 + 1,
+            "Added",
+            payload
+        ])?;
         conn.execute_batch("COMMIT")?;
     }
     Ok(rate(events, started.elapsed()))
 }
 
-fn raw_grouped(path: &Path, events: usize) -> Result<f64> {
-    let conn = raw_connection(path, "FULL")?;
+/// The layouts the raw grouped insert is measured on.
+#[derive(Clone, Copy)]
+enum Layout {
+    /// Schema 1 and 2: clustered by (persistence id text, sequence).
+    Clustered,
+    /// Schema 3: a log, small integer ids.
+    Log,
+}
+
+fn raw_grouped(path: &Path, events: usize, layout: Layout) -> Result<f64> {
+    let schema = match layout {
+        Layout::Clustered => CLUSTERED_SCHEMA,
+        Layout::Log => LOG_SCHEMA,
+    };
+    let conn = raw_connection(path, "FULL", schema)?;
     let started = Instant::now();
     for group in 0..events / RAW_GROUP {
         conn.execute_batch("BEGIN")?;
         {
-            let mut insert = conn.prepare_cached(
-                "INSERT INTO journal (persistence_id, sequence, event_type, payload, checksum) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
+            let mut insert = conn.prepare_cached(match layout {
+                Layout::Clustered => {
+                    "INSERT INTO journal (persistence_id, sequence, event_type, payload, checksum) VALUES (?1, ?2, ?3, ?4, 0)"
+                }
+                Layout::Log => INSERT_LOG,
+            })?;
             for k in 0..RAW_GROUP {
                 // A thousand ids, as the concurrent actors have.
                 let i = group * RAW_GROUP + k;
                 let payload = event_payload(i as u64)?;
-                insert.execute(params![
-                    format!("Counter:{}", k),
-                    group as i64 + 1,
-                    "Added",
-                    payload,
-                    0
-                ])?;
+                match layout {
+                    Layout::Clustered => insert.execute(params![
+                        format!("Counter:{}", k),
+                        group as i64 + 1,
+                        "Added",
+                        payload
+                    ])?,
+                    Layout::Log => insert.execute(params![
+                        raw_stream(k),
+                        group as i64 + 1,
+                        "Added",
+                        payload
+                    ])?,
+                };
             }
         }
         conn.execute_batch("COMMIT")?;
@@ -360,10 +441,15 @@ fn raw_grouped(path: &Path, events: usize) -> Result<f64> {
 fn raw_read(path: &Path) -> Result<f64> {
     let conn = Connection::open(path)?;
     let started = Instant::now();
-    let mut stmt = conn.prepare(
-        "SELECT sequence, event_type, payload, checksum FROM journal WHERE persistence_id = ?1 AND sequence >= 1 ORDER BY sequence",
+    let stream: i64 = conn.query_row(
+        "SELECT id FROM streams WHERE persistence_id = ?1",
+        params!["Counter:replay"],
+        |r| r.get(0),
     )?;
-    let mut rows = stmt.query(params!["Counter:replay"])?;
+    let mut stmt = conn.prepare(
+        "SELECT sequence, event_type, payload, checksum FROM events WHERE stream = ?1 AND sequence >= 1 ORDER BY sequence",
+    )?;
+    let mut rows = stmt.query(params![stream])?;
     let (mut count, mut bytes) = (0usize, 0usize);
     while let Some(row) = rows.next()? {
         bytes += row.get_ref(1)?.as_str()?.len() + row.get_ref(2)?.as_blob()?.len();

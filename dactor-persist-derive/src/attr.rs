@@ -135,12 +135,15 @@ pub struct FieldAttrs {
 pub struct VariantAttrs {
     pub name: Option<At<String>>,
     pub aliases: Vec<At<String>>,
+    pub tags: Vec<At<String>>,
 }
 
 /// The enum-level `#[persist(..)]` of `PersistentEvent`.
 #[derive(Default)]
 pub struct EventContainer {
     pub krate: Option<Path>,
+    /// A function from the event to its tags.
+    pub tags: Option<ExprPath>,
 }
 
 fn persist_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
@@ -388,10 +391,14 @@ pub fn parse_event_container(attrs: &[Attribute], errors: &mut Errors) -> EventC
                 }) {
                     set_once(errors, &mut c.krate, v, &key, span);
                 }
+            } else if key == "tags" {
+                if let Some(v) = parse_or_report(errors, &key, || meta.value()?.parse::<ExprPath>()) {
+                    set_once(errors, &mut c.tags, v, &key, span);
+                }
             } else {
                 let hint = if key == "entity" || key == "event" {
                     " (entity and event go on the actor struct's #[derive(EventSourced)])"
-                } else if key == "name" || key == "alias" {
+                } else if key == "name" || key == "alias" || key == "tag" {
                     " (put it on the variant)"
                 } else {
                     ""
@@ -399,7 +406,7 @@ pub fn parse_event_container(attrs: &[Attribute], errors: &mut Errors) -> EventC
                 errors.push(
                     span,
                     format!(
-                        "unknown persist attribute `{key}` for #[derive(PersistentEvent)]{hint}; expected `crate`"
+                        "unknown persist attribute `{key}` for #[derive(PersistentEvent)]{hint}; expected `crate` or `tags`"
                     ),
                 );
                 skip_value(&meta);
@@ -431,11 +438,17 @@ pub fn parse_variant(attrs: &[Attribute], errors: &mut Errors) -> VariantAttrs {
                         v.aliases.push(At { value: lit.value(), span: lit.span() });
                     }
                 }
+                "tag" => {
+                    if let Some(lit) = string_value(&meta, &key, errors) {
+                        v.tags.push(At { value: lit.value(), span: lit.span() });
+                    }
+                }
                 _ => {
+                    let hint = if key == "tags" { " (`tags = path` goes on the enum; a variant takes `tag = \"..\"`)" } else { "" };
                     errors.push(
                         span,
                         format!(
-                            "unknown persist variant attribute `{key}`; expected one of `name`, `alias`"
+                            "unknown persist variant attribute `{key}`{hint}; expected one of `name`, `alias`, `tag`"
                         ),
                     );
                     skip_value(&meta);

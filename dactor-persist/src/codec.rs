@@ -59,6 +59,13 @@ pub trait PersistentEvent: Sized + Send + Sync + 'static {
     /// the variant whose fields do not decode (or leave bytes over).
     fn decode(payload: &[u8]) -> Result<Self, PersistError>;
 
+    /// The tags this event is stored with, for queries by tag. Default:
+    /// none. The derive answers the variant's `#[persist(tag = "..")]` tags
+    /// and the enum's `#[persist(tags = path)]` function's.
+    fn tags(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Decodes a journal entry: its payload, checked against the
     /// `event_type` stored beside it, which must be a name of the variant the
     /// payload names (its current name or an alias).

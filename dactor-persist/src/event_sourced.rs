@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use crate::{
-    JournalEntry, JournalStorage, PersistError, PersistentActor, SequenceId, SnapshotConfig,
-    SnapshotStorage,
+    JournalEntry, JournalStorage, NewEvent, PersistError, PersistentActor, SequenceId,
+    SnapshotConfig, SnapshotStorage,
 };
 
 /// An actor whose state is the result of applying its persisted events in order.
@@ -114,6 +114,17 @@ pub trait EventSourced: PersistentActor {
         std::any::type_name::<Self::Event>()
     }
 
+    /// The tags `event` is stored with, for queries by tag
+    /// ([`ReadJournal::events_by_tag`](crate::query::ReadJournal::events_by_tag)).
+    /// Default: none. The derive answers the event's
+    /// [`PersistentEvent::tags`](crate::PersistentEvent::tags). The runtime
+    /// stores them; the dactor 0.2.0 methods [`persist`](EventSourced::persist)
+    /// and [`persist_batch`](EventSourced::persist_batch) do too.
+    fn event_tags(&self, event: &Self::Event) -> Vec<String> {
+        let _ = event;
+        Vec::new()
+    }
+
     /// Replaces the state with a snapshot's. Should change nothing when it fails.
     ///
     /// # Errors
@@ -157,9 +168,14 @@ pub trait EventSourced: PersistentActor {
         let seq = self.last_sequence_id().next_for(&self.persistence_id())?;
         let payload = self.serialize_event(&event)?;
         let event_type = self.event_type(&event);
-        journal
-            .write_event(&self.persistence_id(), seq, event_type, &payload)
-            .await?;
+        let tags = self.event_tags(&event);
+        let pid = self.persistence_id();
+        if tags.is_empty() {
+            journal.write_event(&pid, seq, event_type, &payload).await?;
+        } else {
+            let new = NewEvent::new(seq, event_type, &payload).tags(&tags);
+            journal.write_events(&pid, &[new]).await?;
+        }
         self.apply(&event);
         self.set_last_sequence_id(seq);
         Ok(seq)
@@ -184,14 +200,21 @@ pub trait EventSourced: PersistentActor {
         let mut encoded = Vec::with_capacity(events.len());
         for event in &events {
             seq = seq.next_for(&self.persistence_id())?;
-            encoded.push((seq, self.event_type(event), self.serialize_event(event)?));
+            encoded.push((
+                seq,
+                self.event_type(event),
+                self.serialize_event(event)?,
+                self.event_tags(event),
+            ));
         }
-        let entries: Vec<(SequenceId, &str, &[u8])> = encoded
+        let entries: Vec<NewEvent<'_>> = encoded
             .iter()
-            .map(|(seq, event_type, payload)| (*seq, *event_type, payload.as_slice()))
+            .map(|(seq, event_type, payload, tags)| {
+                NewEvent::new(*seq, event_type, payload).tags(tags)
+            })
             .collect();
         journal
-            .write_event_batch(&self.persistence_id(), &entries)
+            .write_events(&self.persistence_id(), &entries)
             .await?;
         for event in &events {
             self.apply(event);

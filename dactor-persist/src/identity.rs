@@ -34,6 +34,22 @@ impl PersistenceId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The entity type: the part before the first `:` (what
+    /// [`PersistenceId::new`] put there), or the whole id when it has none.
+    /// Queries by entity type use it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dactor_persist::PersistenceId;
+    ///
+    /// assert_eq!(PersistenceId::new("Cart", "c-1:x").entity_type(), "Cart");
+    /// assert_eq!(PersistenceId("plain".into()).entity_type(), "plain");
+    /// ```
+    pub fn entity_type(&self) -> &str {
+        self.0.split_once(':').map_or(&self.0, |(entity, _)| entity)
+    }
 }
 
 impl fmt::Display for PersistenceId {

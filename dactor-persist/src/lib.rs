@@ -20,6 +20,9 @@
 //!   `SqliteStorage` (feature `sqlite`, on by default); `PostgresStorage`
 //!   (feature `postgres`, for PostgreSQL, CockroachDB and YugabyteDB shared by
 //!   several nodes; `postgres-tls` adds TLS)
+//! - [`query`]: the read side: [`ReadJournal`](query::ReadJournal) queries by
+//!   persistence id, tag, entity type and across all ids, current and live,
+//!   resumable from an [`Offset`](query::Offset)
 //! - [`prelude`]: everything an actor author needs, in one `use`
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -41,8 +44,10 @@ mod durable_state;
 mod error;
 mod event_sourced;
 mod identity;
+mod metadata;
 mod policy;
 pub mod prelude;
+pub mod query;
 mod recovery;
 pub mod runtime;
 pub mod storage;
@@ -58,6 +63,7 @@ pub use durable_state::DurableState;
 pub use error::PersistError;
 pub use event_sourced::EventSourced;
 pub use identity::{JournalEntry, PersistenceId, SequenceId, SnapshotEntry};
+pub use metadata::Metadata;
 pub use policy::{
     Backoff, DEFAULT_RETRY_ATTEMPTS, MAX_RETRY_DELAY, PersistFailurePolicy, RecoveryFailurePolicy,
     SaveConfig, SnapshotConfig,
@@ -68,8 +74,8 @@ pub use storage::{
     Durability, SqliteStats, SqliteStorage, SqliteStorageBuilder, SqliteStorageProvider,
 };
 pub use storage::{
-    InMemoryStorage, InMemoryStorageProvider, JournalBounds, JournalStorage, SnapshotStorage,
-    StateStorage, StorageProvider,
+    InMemoryStorage, InMemoryStorageProvider, JournalBounds, JournalStorage, NewEvent,
+    SnapshotStorage, StateStorage, StorageProvider,
 };
 #[cfg(feature = "postgres")]
 pub use storage::{PostgresStorage, PostgresStorageBuilder, PostgresStorageProvider};

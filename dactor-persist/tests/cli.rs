@@ -46,7 +46,7 @@ fn verify_reports_intact_then_damaged_with_its_exit_status() {
     );
 
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute("DELETE FROM journal WHERE sequence = 2", [])
+    conn.execute("DELETE FROM events WHERE sequence = 2", [])
         .unwrap();
     drop(conn);
     let (code, text) = run(&["verify", file]);

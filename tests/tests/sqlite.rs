@@ -136,10 +136,11 @@ async fn the_file_is_in_wal_mode_with_its_schema_version_recorded() {
         versions,
         vec![
             (1, "init".to_owned()),
-            (2, "checksums_cover_ids".to_owned())
+            (2, "checksums_cover_ids".to_owned()),
+            (3, "journal_log".to_owned())
         ]
     );
-    assert_eq!(SqliteStorage::schema_version(), 2);
+    assert_eq!(SqliteStorage::schema_version(), 3);
 }
 
 #[tokio::test]
@@ -238,8 +239,9 @@ async fn a_damaged_event_payload_is_a_corrupt_entry_at_its_sequence() {
     // one byte different, still a valid event for the decoder.
     tamper(
         &path,
-        "UPDATE journal SET payload = X'0400000000000000' \
-         WHERE persistence_id = 'Counter:c' AND sequence = 3",
+        "UPDATE events SET payload = X'0400000000000000' \
+         WHERE stream = (SELECT id FROM streams WHERE persistence_id = 'Counter:c') \
+         AND sequence = 3",
     );
     for read in [
         store.read_events(&pid("c"), SequenceId(1)).await,
@@ -273,15 +275,15 @@ async fn a_damaged_event_type_sequence_or_checksum_is_caught() {
     let store = seeded(&path).await;
     let cases = [
         (
-            "UPDATE journal SET event_type = 'Deltb' WHERE sequence = 2",
+            "UPDATE events SET event_type = 'Deltb' WHERE sequence = 2",
             2,
         ),
         (
-            "UPDATE journal SET checksum = checksum + 1 WHERE sequence = 4",
+            "UPDATE events SET checksum = checksum + 1 WHERE sequence = 4",
             4,
         ),
         (
-            "UPDATE journal SET payload = 'text, not bytes' WHERE sequence = 5",
+            "UPDATE events SET payload = 'text, not bytes' WHERE sequence = 5",
             5,
         ),
     ];
@@ -306,7 +308,7 @@ async fn a_damaged_event_type_sequence_or_checksum_is_caught() {
         .unwrap();
     tamper(
         &path2,
-        "UPDATE journal SET checksum = (SELECT checksum FROM journal WHERE sequence = 1) WHERE sequence = 2",
+        "UPDATE events SET checksum = (SELECT checksum FROM events WHERE sequence = 1) WHERE sequence = 2",
     );
     assert!(matches!(
         store2.read_events(&pid("s"), SequenceId(1)).await,

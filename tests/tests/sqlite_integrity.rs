@@ -17,6 +17,11 @@ fn temp() -> (TempDir, PathBuf) {
     (dir, path)
 }
 
+/// The stream a ledger's events are stored under.
+fn stream_of(ledger: &str) -> String {
+    format!("(SELECT id FROM streams WHERE persistence_id = 'Ledger:{ledger}')")
+}
+
 /// Runs SQL straight on the file, as a user (or a disk) damaging it would.
 fn tamper(path: &Path, sql: &str) -> usize {
     let conn = Connection::open(path).expect("open the file with rusqlite");
@@ -56,14 +61,20 @@ async fn events_removed_from_the_middle_or_the_end_are_named_not_skipped() {
     assert_eq!(
         tamper(
             &path,
-            "DELETE FROM journal WHERE persistence_id = 'Ledger:a' AND sequence BETWEEN 10 AND 99"
+            &format!(
+                "DELETE FROM events WHERE stream = {} AND sequence BETWEEN 10 AND 99",
+                stream_of("a")
+            )
         ),
         90
     );
     assert_eq!(
         tamper(
             &path,
-            "DELETE FROM journal WHERE persistence_id = 'Ledger:b' AND sequence > 90"
+            &format!(
+                "DELETE FROM events WHERE stream = {} AND sequence > 90",
+                stream_of("b")
+            )
         ),
         10
     );
@@ -114,23 +125,47 @@ async fn events_removed_from_the_middle_or_the_end_are_named_not_skipped() {
 async fn a_row_moved_to_another_id_is_caught_under_both() {
     let (_dir, path) = temp();
     seeded(&path).await;
-    // A damaged key: the last event of `a` now reads as an event of `z`.
+    // A damaged key: the last event of `a` now reads as event 101 of `b`.
     tamper(
         &path,
-        "UPDATE journal SET persistence_id = 'Ledger:z' WHERE persistence_id = 'Ledger:a' AND sequence = 100",
+        &format!(
+            "UPDATE events SET stream = {}, sequence = 101 WHERE stream = {} AND sequence = 100",
+            stream_of("b"),
+            stream_of("a")
+        ),
     );
     let store = SqliteStorage::open(&path).await.unwrap();
     let (seq, _) = missing_at(recover(&store, "a").await);
     assert_eq!(seq, 100, "the highest is recorded apart from the events");
-    let err = recover(&store, "z").await.unwrap_err();
-    assert!(matches!(err, PersistError::CorruptEntry { .. }), "{err}");
+    let (seq, detail) = missing_at(recover(&store, "b").await);
+    assert_eq!(seq, 101, "{detail}");
     let report = store.verify().await.unwrap();
     let ids: Vec<&str> = report
         .damaged_journals
         .iter()
         .map(|j| j.persistence_id.0.as_str())
         .collect();
-    assert_eq!(ids, ["Ledger:a", "Ledger:z"], "{report}");
+    assert_eq!(ids.len(), 2, "{report}");
+    assert!(
+        ids.contains(&"Ledger:a") && ids.contains(&"Ledger:b"),
+        "{report}"
+    );
+    // A stream whose bookkeeping row is gone is not taken for a new one.
+    tamper(
+        &path,
+        "DELETE FROM streams WHERE persistence_id = 'Ledger:a'",
+    );
+    let err = recover(&store, "a").await.unwrap_err();
+    assert!(
+        matches!(&err, PersistError::CorruptEntry { detail, .. } if detail.contains("its events are stored")),
+        "{err}"
+    );
+    let pid = Ledger::new("a").persistence_id();
+    let err = store
+        .write_event(&pid, SequenceId(1), "Reset", b"")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PersistError::CorruptEntry { .. }), "{err}");
     store.close().await;
 }
 
@@ -141,7 +176,7 @@ async fn tampered_bookkeeping_is_refused_by_reads_and_writes() {
     // Claiming that events up to 16 were deleted would skip them silently.
     tamper(
         &path,
-        "UPDATE journal_meta SET deleted_to = 16 WHERE persistence_id = 'Ledger:a'",
+        "UPDATE streams SET deleted_to = 16 WHERE persistence_id = 'Ledger:a'",
     );
     let store = SqliteStorage::open(&path).await.unwrap();
     let err = recover(&store, "a").await.unwrap_err();
@@ -154,7 +189,7 @@ async fn tampered_bookkeeping_is_refused_by_reads_and_writes() {
         .write_event(&pid, SequenceId(101), "Reset", b"")
         .await
         .unwrap_err();
-    assert!(matches!(err, PersistError::StoreDamaged { .. }), "{err}");
+    assert!(matches!(err, PersistError::CorruptEntry { .. }), "{err}");
     assert!(!err.is_transient());
     assert_eq!(
         recover(&store, "b").await.unwrap(),
@@ -169,7 +204,7 @@ fn wreck_the_journal(path: &Path) {
     let conn = Connection::open(path).unwrap();
     let root: i64 = conn
         .query_row(
-            "SELECT rootpage FROM sqlite_master WHERE name = 'journal'",
+            "SELECT rootpage FROM sqlite_master WHERE name = 'events'",
             [],
             |r| r.get(0),
         )

@@ -1,7 +1,8 @@
 //! `#[derive(PersistentEvent)]`.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{Fields, Ident};
 
 use super::{private, stored_bounds, tuple, where_clause};
@@ -67,6 +68,38 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
         }
     });
 
+    // Tags: each variant's own, then the enum's function's.
+    let variant_tags = event.variants.iter().map(|v| {
+        let pat = pattern(v, &[]);
+        let tags = v.attrs.tags.iter().map(|t| t.value.as_str());
+        quote!(#pat => &[#(#tags),*])
+    });
+    let has_variant_tags = event.variants.iter().any(|v| !v.attrs.tags.is_empty());
+    let tags_fn = event
+        .attrs
+        .tags
+        .as_ref()
+        .map(|path| quote_spanned!(path.span()=> __dp_tags.extend(#path(self));));
+    let tags = (has_variant_tags || tags_fn.is_some()).then(|| {
+        let own = has_variant_tags.then(|| {
+            quote! {
+                let __dp_own: &[&str] = match *self {
+                    #(#variant_tags,)*
+                };
+                __dp_tags.extend(__dp_own.iter().map(|t| #private::std::string::ToString::to_string(t)));
+            }
+        });
+        quote! {
+            fn tags(&self) -> #private::std::vec::Vec<#private::std::string::String> {
+                let mut __dp_tags: #private::std::vec::Vec<#private::std::string::String> =
+                    #private::std::vec::Vec::new();
+                #own
+                #tags_fn
+                __dp_tags
+            }
+        }
+    });
+
     // Every name of each variant (its own and its aliases): an entry's stored
     // type must be one of the names of the variant its payload names.
     let same_variant_arms = event.variants.iter().zip(&names).map(|(v, name)| {
@@ -109,6 +142,8 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
                         ),
                     }
                 }
+
+                #tags
 
                 fn decode_entry(
                     event_type: &str,

@@ -105,6 +105,10 @@ pub fn expand(actor: &Actor<'_>) -> TokenStream {
                     <#event as #private::PersistentEvent>::event_type(event)
                 }
 
+                fn event_tags(&self, event: &#event) -> #private::std::vec::Vec<#private::std::string::String> {
+                    <#event as #private::PersistentEvent>::tags(event)
+                }
+
                 fn restore_snapshot(
                     &mut self,
                     payload: #private::std::vec::Vec<u8>,

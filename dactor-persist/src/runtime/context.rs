@@ -9,8 +9,9 @@ use std::time::Duration;
 use tracing::Instrument as _;
 
 use crate::{
-    Backoff, DurableState, EventSourced, JournalStorage, PersistError, PersistFailurePolicy,
-    PersistenceId, SaveConfig, SequenceId, SnapshotConfig, SnapshotStorage, StateStorage,
+    Backoff, DurableState, EventSourced, JournalStorage, Metadata, NewEvent, PersistError,
+    PersistFailurePolicy, PersistenceId, SaveConfig, SequenceId, SnapshotConfig, SnapshotStorage,
+    StateStorage,
 };
 
 /// The journal and snapshot store of an event-sourced actor.
@@ -53,6 +54,9 @@ pub struct Context<A> {
     pub(crate) saves: SaveSchedule,
     /// Restarted after a panic (true) or stopped (false).
     pub(crate) supervised: bool,
+    /// Stored with every event persisted while the current message is
+    /// handled.
+    metadata: Option<Metadata>,
     _actor: PhantomData<fn() -> A>,
 }
 
@@ -93,6 +97,7 @@ impl<A> Context<A> {
             snapshots: SnapshotSchedule::default(),
             saves: SaveSchedule::default(),
             supervised: false,
+            metadata: None,
             _actor: PhantomData,
         }
     }
@@ -109,6 +114,47 @@ impl<A> Context<A> {
     /// The actor's persistence id.
     pub fn persistence_id(&self) -> &PersistenceId {
         &self.pid
+    }
+
+    /// Stores `metadata` (correlation and causation ids, headers) with every
+    /// event persisted from now until the current message is handled; it is
+    /// read back in each [`EventEnvelope`](crate::query::EventEnvelope).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use dactor_persist::prelude::*;
+    /// # use dactor_persist::Metadata;
+    /// # use dactor_persist::runtime::{Context, Handler, Message};
+    /// # #[derive(PersistentEvent)] enum Event { Placed }
+    /// # #[derive(EventSourced)] #[persist(entity = "Order", event = Event)]
+    /// # struct Order { #[persist(id)] id: u32, #[persist(sequence)] seq: SequenceId }
+    /// # impl ApplyEvent<Event> for Order { fn apply_event(&mut self, _: &Event) {} }
+    /// struct Place { request_id: String }
+    /// impl Message for Place { type Reply = Result<(), PersistError>; }
+    ///
+    /// #[async_trait]
+    /// impl Handler<Place> for Order {
+    ///     async fn handle(&mut self, msg: Place, ctx: &mut Context<Self>) -> Result<(), PersistError> {
+    ///         ctx.set_metadata(Metadata::new().with_correlation_id(msg.request_id));
+    ///         ctx.persist(self, Event::Placed).await?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn set_metadata(&mut self, metadata: Metadata) {
+        self.metadata = (!metadata.is_empty()).then_some(metadata);
+    }
+
+    /// The metadata set for the current message, if any.
+    pub fn metadata(&self) -> Option<&Metadata> {
+        self.metadata.as_ref()
+    }
+
+    /// Forgets the metadata of the current message (done by the runtime
+    /// after each message).
+    pub fn clear_metadata(&mut self) {
+        self.metadata = None;
     }
 
     /// Stops the actor gracefully once the current message is handled: the
@@ -231,16 +277,35 @@ impl<A> Context<A> {
 async fn already_written(
     journal: &dyn JournalStorage,
     pid: &PersistenceId,
-    entries: &[(SequenceId, &str, &[u8])],
+    entries: &[NewEvent<'_>],
 ) -> bool {
-    let Some((first, event_type, payload)) = entries.first() else {
+    let Some(first) = entries.first() else {
         return false;
     };
-    match journal.read_events_page(pid, *first, 1).await {
+    match journal.read_events_page(pid, first.sequence_id, 1).await {
         Ok(page) => page.first().is_some_and(|e| {
-            e.sequence_id == *first && e.event_type == *event_type && e.payload == *payload
+            e.sequence_id == first.sequence_id
+                && e.event_type == first.event_type
+                && e.payload == first.payload
         }),
         Err(_) => false,
+    }
+}
+
+/// One write of one event or an atomic batch, as the store takes it: a
+/// single event without tags and metadata goes the fastest way.
+async fn write(
+    journal: &dyn JournalStorage,
+    pid: &PersistenceId,
+    entries: &[NewEvent<'_>],
+) -> Result<(), PersistError> {
+    match entries {
+        [one] if one.is_plain() => {
+            journal
+                .write_event(pid, one.sequence_id, one.event_type, one.payload)
+                .await
+        }
+        _ => journal.write_events(pid, entries).await,
     }
 }
 
@@ -277,8 +342,15 @@ impl<A: EventSourced> Context<A> {
             Ok(payload) => payload,
             Err(err) => return Err(self.encoding_failed(err)),
         };
-        let entry = [(seq, actor.event_type(&event), payload.as_slice())];
-        self.write_events(&entry).await?;
+        let tags = actor.event_tags(&event);
+        let metadata = self.metadata.take();
+        let mut entry = NewEvent::new(seq, actor.event_type(&event), &payload).tags(&tags);
+        if let Some(metadata) = &metadata {
+            entry = entry.metadata(metadata);
+        }
+        let written = self.write_events(&[entry]).await;
+        self.metadata = metadata;
+        written?;
         actor.apply(&event);
         actor.set_last_sequence_id(seq);
         tracing::debug!(persistence_id = %self.pid, sequence = seq.0, events = 1, "persisted");
@@ -310,17 +382,31 @@ impl<A: EventSourced> Context<A> {
                 Err(err) => return Err(self.encoding_failed(err)),
             };
             match actor.serialize_event(event) {
-                Ok(payload) => encoded.push((seq, actor.event_type(event), payload)),
+                Ok(payload) => encoded.push((
+                    seq,
+                    actor.event_type(event),
+                    payload,
+                    actor.event_tags(event),
+                )),
                 Err(err) => return Err(self.encoding_failed(err)),
             }
         }
         let last = seq;
         let first = encoded[0].0;
-        let entries: Vec<(SequenceId, &str, &[u8])> = encoded
+        let metadata = self.metadata.take();
+        let entries: Vec<NewEvent<'_>> = encoded
             .iter()
-            .map(|(s, t, p)| (*s, *t, p.as_slice()))
+            .map(|(s, t, p, tags)| {
+                let entry = NewEvent::new(*s, t, p).tags(tags);
+                match &metadata {
+                    Some(m) => entry.metadata(m),
+                    None => entry,
+                }
+            })
             .collect();
-        self.write_events(&entries).await?;
+        let written = self.write_events(&entries).await;
+        self.metadata = metadata;
+        written?;
         for event in &events {
             actor.apply(event);
         }
@@ -331,22 +417,12 @@ impl<A: EventSourced> Context<A> {
     }
 
     /// Writes `entries` (one or a batch) under the policy.
-    async fn write_events(
-        &mut self,
-        entries: &[(SequenceId, &str, &[u8])],
-    ) -> Result<(), PersistError> {
+    async fn write_events(&mut self, entries: &[NewEvent<'_>]) -> Result<(), PersistError> {
         let Stores::EventSourced { journal, .. } = &self.stores else {
             return Err(PersistError::NotConfigured);
         };
         // The fast path: the first try succeeds, with no clone and no span.
-        let first_try = match entries {
-            [(seq, event_type, payload)] => {
-                journal
-                    .write_event(&self.pid, *seq, event_type, payload)
-                    .await
-            }
-            _ => journal.write_event_batch(&self.pid, entries).await,
-        };
+        let first_try = write(&**journal, &self.pid, entries).await;
         match first_try {
             Ok(()) => Ok(()),
             // Boxed so that the retry machinery does not weigh on the fast
@@ -359,14 +435,14 @@ impl<A: EventSourced> Context<A> {
     /// after a failed first try.
     async fn retry_events(
         &mut self,
-        entries: &[(SequenceId, &str, &[u8])],
+        entries: &[NewEvent<'_>],
         mut err: PersistError,
     ) -> Result<(), PersistError> {
         let journal = self.journal()?.0;
         let journal = &*journal;
         let pid = self.pid.clone();
         let (from, to) = match (entries.first(), entries.last()) {
-            (Some(first), Some(last)) => (first.0.0, last.0.0),
+            (Some(first), Some(last)) => (first.sequence_id.0, last.sequence_id.0),
             _ => (0, 0),
         };
         let span = tracing::warn_span!("persist", persistence_id = %pid, from, to);
@@ -382,13 +458,7 @@ impl<A: EventSourced> Context<A> {
                 }
                 let delay = self.judge("persist", &mut attempts, err)?;
                 tokio::time::sleep(delay).await;
-                let retried = match entries {
-                    [(seq, event_type, payload)] => {
-                        journal.write_event(&pid, *seq, event_type, payload).await
-                    }
-                    _ => journal.write_event_batch(&pid, entries).await,
-                };
-                match retried {
+                match write(journal, &pid, entries).await {
                     Ok(()) => return Ok(()),
                     Err(e) => err = e,
                 }

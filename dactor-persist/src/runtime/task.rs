@@ -55,7 +55,9 @@ impl<A: Send + 'static> Hosted<A> {
     async fn handle(&mut self, mail: Mail<A>) -> Next {
         match mail {
             Mail::Letter(letter) => {
-                if let Some(detail) = letter.deliver(&mut self.actor, &mut self.ctx).await {
+                let panicked = letter.deliver(&mut self.actor, &mut self.ctx).await;
+                self.ctx.clear_metadata();
+                if let Some(detail) = panicked {
                     return Next::Panicked(detail);
                 }
                 match self.ctx.stop.take() {

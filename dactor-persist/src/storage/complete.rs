@@ -16,12 +16,30 @@
 //!
 //! [`JournalBounds`]: super::JournalBounds
 
+use crate::query::EventEnvelope;
 use crate::{JournalEntry, JournalStorage, PersistError, PersistenceId, SequenceId};
+
+/// Anything read back with a sequence: what [`Contiguity`] checks.
+pub(crate) trait Sequenced {
+    fn sequence(&self) -> SequenceId;
+}
+
+impl Sequenced for JournalEntry {
+    fn sequence(&self) -> SequenceId {
+        self.sequence_id
+    }
+}
+
+impl Sequenced for EventEnvelope {
+    fn sequence(&self) -> SequenceId {
+        self.sequence_id
+    }
+}
 
 /// The check of one read of `from ..= end`.
 #[derive(Debug)]
-pub(crate) struct Contiguity<'a> {
-    pid: &'a PersistenceId,
+pub(crate) struct Contiguity {
+    pid: PersistenceId,
     from: SequenceId,
     /// The next sequence the reader must get; `None` once past `i64::MAX`.
     next: Option<SequenceId>,
@@ -39,11 +57,11 @@ pub(crate) enum Refused {
     Beyond(SequenceId),
 }
 
-impl<'a> Contiguity<'a> {
+impl Contiguity {
     /// Expects every event `from ..= end` of `pid` (none when `end < from`).
-    pub(crate) fn new(pid: &'a PersistenceId, from: SequenceId, end: SequenceId) -> Self {
+    pub(crate) fn new(pid: &PersistenceId, from: SequenceId, end: SequenceId) -> Self {
         Self {
-            pid,
+            pid: pid.clone(),
             from,
             next: Some(from),
             end,
@@ -79,6 +97,11 @@ impl<'a> Contiguity<'a> {
             .max(1)
     }
 
+    /// The last sequence this read must reach.
+    pub(crate) fn end(&self) -> SequenceId {
+        self.end
+    }
+
     /// Moves the end up, when the store's bounds, read again, show that
     /// events were written since.
     pub(crate) fn extend_to(&mut self, end: SequenceId) {
@@ -87,7 +110,7 @@ impl<'a> Contiguity<'a> {
 
     /// Checks one page and moves past it; a refused page moves nothing, so
     /// that it can be read again (after [`extend_to`](Contiguity::extend_to)).
-    pub(crate) fn accept(&mut self, page: &[JournalEntry]) -> Result<(), Refused> {
+    pub(crate) fn accept<T: Sequenced>(&mut self, page: &[T]) -> Result<(), Refused> {
         let mut next = self.next;
         if page.is_empty() {
             if let Some(next) = next.filter(|next| *next <= self.end) {
@@ -103,7 +126,7 @@ impl<'a> Contiguity<'a> {
             return Ok(());
         }
         for entry in page {
-            let seq = entry.sequence_id;
+            let seq = entry.sequence();
             let Some(expected) = next else {
                 return Err(self.disorder(seq, "after the last possible sequence".into()));
             };
@@ -132,7 +155,7 @@ impl<'a> Contiguity<'a> {
 
     fn missing(&self, first_missing: SequenceId, why: String) -> Refused {
         Refused::Corrupt(PersistError::incomplete_journal(
-            self.pid,
+            &self.pid,
             first_missing,
             why,
         ))

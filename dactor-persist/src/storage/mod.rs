@@ -43,11 +43,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
+use crate::{JournalEntry, Metadata, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod checksum;
 pub(crate) mod complete;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod extras;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -98,6 +100,47 @@ pub trait JournalStorage: Send + Sync + 'static {
         persistence_id: &PersistenceId,
         entries: &[(SequenceId, &str, &[u8])],
     ) -> Result<(), PersistError>;
+
+    /// Appends events with their tags and metadata, atomically like
+    /// [`write_event_batch`](JournalStorage::write_event_batch): all of them
+    /// are stored, or none. What the runtime's `Context` writes with.
+    ///
+    /// The default stores events without tags or metadata through
+    /// `write_event` / `write_event_batch`, and refuses the others: a store
+    /// that keeps them (every built-in one) overrides it.
+    ///
+    /// # Errors
+    ///
+    /// As [`write_event_batch`](JournalStorage::write_event_batch), and
+    /// [`PersistError::InvalidInput`] from a store that keeps no tags or
+    /// metadata when some are given.
+    async fn write_events(
+        &self,
+        persistence_id: &PersistenceId,
+        events: &[NewEvent<'_>],
+    ) -> Result<(), PersistError> {
+        if events.iter().any(|e| !e.is_plain()) {
+            return Err(PersistError::InvalidInput {
+                persistence_id: persistence_id.clone(),
+                detail: "this store keeps no tags or metadata (it does not override \
+                         JournalStorage::write_events)"
+                    .into(),
+            });
+        }
+        match events {
+            [one] => {
+                self.write_event(persistence_id, one.sequence_id, one.event_type, one.payload)
+                    .await
+            }
+            _ => {
+                let entries: Vec<(SequenceId, &str, &[u8])> = events
+                    .iter()
+                    .map(|e| (e.sequence_id, e.event_type, e.payload))
+                    .collect();
+                self.write_event_batch(persistence_id, &entries).await
+            }
+        }
+    }
 
     /// Reads every event with sequence `>= from_sequence`, in ascending order.
     ///
@@ -182,6 +225,72 @@ pub trait JournalStorage: Send + Sync + 'static {
         persistence_id: &PersistenceId,
         to_sequence: SequenceId,
     ) -> Result<(), PersistError>;
+}
+
+/// One event to write with [`JournalStorage::write_events`]: the journal
+/// entry, its tags and its metadata.
+///
+/// # Examples
+///
+/// ```
+/// use dactor_persist::{Metadata, NewEvent, SequenceId};
+///
+/// let tags = vec!["checkout".to_owned()];
+/// let meta = Metadata::new().with_correlation_id("order-7");
+/// let event = NewEvent::new(SequenceId(3), "CheckedOut", b"...").tags(&tags).metadata(&meta);
+/// assert_eq!(event.tags, ["checkout"]);
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct NewEvent<'a> {
+    /// Where it goes in its journal.
+    pub sequence_id: SequenceId,
+    /// Its stored type name.
+    pub event_type: &'a str,
+    /// The encoded event.
+    pub payload: &'a [u8],
+    /// Its tags (none by default).
+    pub tags: &'a [String],
+    /// Its metadata (none by default).
+    pub metadata: Option<&'a Metadata>,
+}
+
+impl<'a> NewEvent<'a> {
+    /// An event without tags or metadata.
+    pub fn new(sequence_id: SequenceId, event_type: &'a str, payload: &'a [u8]) -> Self {
+        Self {
+            sequence_id,
+            event_type,
+            payload,
+            tags: &[],
+            metadata: None,
+        }
+    }
+
+    /// With these tags.
+    #[must_use]
+    pub fn tags(mut self, tags: &'a [String]) -> Self {
+        self.tags = tags;
+        self
+    }
+
+    /// With this metadata.
+    #[must_use]
+    pub fn metadata(mut self, metadata: &'a Metadata) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+
+    /// True without tags and metadata.
+    pub fn is_plain(&self) -> bool {
+        self.tags.is_empty() && self.metadata.is_none_or(Metadata::is_empty)
+    }
+
+    /// The metadata, when there is some.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn some_metadata(&self) -> Option<&'a Metadata> {
+        self.metadata.filter(|m| !m.is_empty())
+    }
 }
 
 /// What a journal holds for one persistence id, as its store reports it:

@@ -24,8 +24,8 @@ pub struct VerifyReport {
     pub journals_checked: u64,
     /// How many events were read.
     pub events_checked: u64,
-    /// Every journal with a problem, and what it is; journals without
-    /// problems are only counted.
+    /// Every journal with a problem, and what it is, in byte order of the
+    /// persistence id; journals without problems are only counted.
     pub damaged_journals: Vec<JournalReport>,
     /// How many snapshots were read.
     pub snapshots_checked: u64,
@@ -306,6 +306,13 @@ impl JournalWalk {
     /// Writes the totals and the damaged journals into `report`.
     pub(crate) fn finish(mut self, report: &mut VerifyReport) {
         self.finish_id();
+        // The walk's order is the store's; the report's is the ids'.
+        self.damaged.sort_by(|a, b| {
+            a.persistence_id
+                .0
+                .as_bytes()
+                .cmp(b.persistence_id.0.as_bytes())
+        });
         report.journals_checked = self.journals;
         report.events_checked = self.events;
         report.damaged_journals = self.damaged;

@@ -2,6 +2,7 @@
 //!
 //! - [`conformance`]: the storage conformance suite every backend runs. Its
 //!   checks and macros are re-exported here.
+//! - [`queries`]: the query part of the suite, for stores with a read side.
 //! - [`FailingStorage`]: wraps any store to fail, lose answers or slow down
 //!   on demand.
 //! - [`DamagedJournal`]: wraps a journal to answer damaged pages (holes,
@@ -11,7 +12,9 @@
 pub mod conformance;
 mod damaged;
 mod failing;
+pub mod queries;
 
 pub use conformance::*;
 pub use damaged::{Damage, DamagedJournal};
 pub use failing::{FailingStorage, FailingStorageProvider, Op};
+pub use queries::run_queries;

@@ -14,15 +14,19 @@ use rusqlite::Connection;
 use tokio::sync::{Semaphore, oneshot};
 
 use super::{
-    JournalBounds, JournalStorage, SharedStoreProvider, SnapshotStorage, StateStorage,
-    validate_batch, validate_sequence, validate_snapshot_sequence,
+    JournalBounds, JournalStorage, NewEvent, SharedStoreProvider, SnapshotStorage, StateStorage,
+    validate_batch, validate_snapshot_sequence,
 };
+use crate::query::{EventEnvelope, EventFilter, EventPage, EventQueries, Offset, StatePage};
 use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
-use super::checksum;
+use super::{checksum, extras};
+mod query;
 mod read;
 mod schema;
+mod streams;
 mod v2;
+mod v3;
 mod verify;
 mod writer;
 
@@ -76,6 +80,7 @@ const DEFAULT_READERS: usize = 4;
 const DEFAULT_MAX_GROUP: usize = 2048;
 const DEFAULT_MAX_GROUP_BYTES: usize = 64 * 1024 * 1024;
 const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_CHANGE_POLL: Duration = Duration::from_millis(100);
 
 /// Options for opening a [`SqliteStorage`]; made by [`SqliteStorage::builder`].
 ///
@@ -104,6 +109,7 @@ pub struct SqliteStorageBuilder {
     readers: usize,
     max_group_size: usize,
     busy_timeout: Duration,
+    change_poll: Duration,
 }
 
 impl SqliteStorageBuilder {
@@ -131,6 +137,14 @@ impl SqliteStorageBuilder {
     /// before failing with [`PersistError::StorageUnavailable`]. Default: 5 s.
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
+        self
+    }
+
+    /// Sets how often live queries look for commits by other processes
+    /// sharing the file (through SQLite's `data_version`; commits of this
+    /// store wake them at once). Default: 100 ms.
+    pub fn change_poll_interval(mut self, interval: Duration) -> Self {
+        self.change_poll = interval.max(Duration::from_millis(1));
         self
     }
 
@@ -169,9 +183,20 @@ impl SqliteStorageBuilder {
         let thread_path = path.clone();
         let counters = Arc::new(Counters::default());
         let thread_counters = counters.clone();
+        let commits = Arc::new(tokio::sync::watch::Sender::new(0u64));
+        let thread_commits = commits.clone();
         let thread = std::thread::Builder::new()
             .name("dactor-sqlite-writer".into())
-            .spawn(move || writer::run(conn, rx, limits, thread_path, thread_counters))
+            .spawn(move || {
+                writer::run(
+                    conn,
+                    rx,
+                    limits,
+                    thread_path,
+                    thread_counters,
+                    thread_commits,
+                )
+            })
             .map_err(|e| unavailable(&path, "cannot start the writer thread", &e))?;
         tracing::info!(path = %path.display(), ?durability, "opened SQLite store");
         Ok(SqliteStorage {
@@ -182,10 +207,13 @@ impl SqliteStorageBuilder {
                 permits: Semaphore::new(self.readers),
                 busy_timeout,
             },
-            closed: AtomicBool::new(false),
+            closed: Arc::new(AtomicBool::new(false)),
             counters,
             durability,
             path,
+            commits,
+            change_poll: self.change_poll,
+            watcher: std::sync::Once::new(),
         })
     }
 }
@@ -260,10 +288,16 @@ pub struct SqliteStorage {
     writer: mpsc::Sender<Message>,
     thread: Mutex<Option<JoinHandle<()>>>,
     readers: ReaderPool,
-    closed: AtomicBool,
+    closed: Arc<AtomicBool>,
     counters: Arc<Counters>,
     durability: Durability,
     path: Arc<Path>,
+    /// Bumped after every commit of this store, and by the watcher for
+    /// commits of other processes: live queries wait on it.
+    commits: Arc<tokio::sync::watch::Sender<u64>>,
+    change_poll: Duration,
+    /// Starts the watcher of other processes' commits, once.
+    watcher: std::sync::Once,
 }
 
 impl SqliteStorage {
@@ -286,6 +320,7 @@ impl SqliteStorage {
             readers: DEFAULT_READERS,
             max_group_size: DEFAULT_MAX_GROUP,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            change_poll: DEFAULT_CHANGE_POLL,
         }
     }
 
@@ -398,6 +433,40 @@ impl SqliteStorage {
                 self.path.display()
             ))
         })?
+    }
+
+    /// Starts, once, a thread that watches the file for commits of other
+    /// processes (SQLite's `PRAGMA data_version` changes when another
+    /// connection commits) and wakes live queries; it ends with the store.
+    fn watch_other_processes(&self) {
+        self.watcher.call_once(|| {
+            let path = self.path.clone();
+            let closed = self.closed.clone();
+            let commits = Arc::downgrade(&self.commits);
+            let period = self.change_poll;
+            let busy = self.readers.busy_timeout;
+            let spawned = std::thread::Builder::new()
+                .name("dactor-sqlite-watcher".into())
+                .spawn(move || {
+                    let Ok(conn) = schema::open_reader(&path, busy) else {
+                        tracing::warn!(path = %path.display(), "cannot watch the file for other processes' commits; live queries poll");
+                        return;
+                    };
+                    let mut last: Option<i64> = None;
+                    while !closed.load(Ordering::Relaxed) {
+                        std::thread::sleep(period);
+                        let Some(commits) = commits.upgrade() else { return };
+                        let version = conn.query_row("PRAGMA data_version", [], |r| r.get(0)).ok();
+                        if version.is_some() && last.is_some() && version != last {
+                            commits.send_modify(|n| *n = n.wrapping_add(1));
+                        }
+                        last = version.or(last);
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot start the SQLite watcher thread; live queries poll");
+            }
+        });
     }
 
     /// Runs `read` on a reader connection, on tokio's blocking threads.
@@ -514,17 +583,10 @@ impl JournalStorage for SqliteStorage {
         event_type: &str,
         payload: &[u8],
     ) -> Result<(), PersistError> {
-        validate_sequence(persistence_id, sequence_id)?;
-        let event = Event {
-            sequence: sequence_id.0,
-            checksum: checksum::event(persistence_id.as_str(), sequence_id.0, event_type, payload),
-            event_type: event_type.to_owned(),
-            payload: payload.to_vec(),
-        };
-        self.submit(Op::Events {
-            pid: persistence_id.clone(),
-            events: vec![event],
-        })
+        self.write_events(
+            persistence_id,
+            &[NewEvent::new(sequence_id, event_type, payload)],
+        )
         .await
     }
 
@@ -533,17 +595,47 @@ impl JournalStorage for SqliteStorage {
         persistence_id: &PersistenceId,
         entries: &[(SequenceId, &str, &[u8])],
     ) -> Result<(), PersistError> {
-        validate_batch(persistence_id, entries)?;
-        if entries.is_empty() {
+        let events: Vec<NewEvent<'_>> = entries
+            .iter()
+            .map(|(seq, event_type, payload)| NewEvent::new(*seq, event_type, payload))
+            .collect();
+        self.write_events(persistence_id, &events).await
+    }
+
+    async fn write_events(
+        &self,
+        persistence_id: &PersistenceId,
+        events: &[NewEvent<'_>],
+    ) -> Result<(), PersistError> {
+        let entries: Vec<(SequenceId, &str, &[u8])> = events
+            .iter()
+            .map(|e| (e.sequence_id, e.event_type, e.payload))
+            .collect();
+        validate_batch(persistence_id, &entries)?;
+        if events.is_empty() {
             return Ok(());
         }
-        let events = entries
+        let events = events
             .iter()
-            .map(|(seq, event_type, payload)| Event {
-                sequence: seq.0,
-                checksum: checksum::event(persistence_id.as_str(), seq.0, event_type, payload),
-                event_type: (*event_type).to_owned(),
-                payload: payload.to_vec(),
+            .map(|e| {
+                let tags_blob = extras::encode_tags(e.tags);
+                let metadata = e.some_metadata().map(crate::Metadata::encode);
+                Event {
+                    sequence: e.sequence_id.0,
+                    checksum: checksum::event_with(
+                        persistence_id.as_str(),
+                        e.sequence_id.0,
+                        e.event_type,
+                        e.payload,
+                        tags_blob.as_deref(),
+                        metadata.as_deref(),
+                    ),
+                    event_type: e.event_type.to_owned(),
+                    payload: e.payload.to_vec(),
+                    tags: e.tags.to_vec(),
+                    tags_blob,
+                    metadata,
+                }
             })
             .collect();
         self.submit(Op::Events {
@@ -601,6 +693,72 @@ impl JournalStorage for SqliteStorage {
             to: to_sequence.0,
         })
         .await
+    }
+}
+
+#[async_trait]
+impl EventQueries for SqliteStorage {
+    async fn read_events_after(
+        &self,
+        filter: &EventFilter,
+        after: Offset,
+        max: usize,
+    ) -> Result<EventPage, PersistError> {
+        let filter = filter.clone();
+        self.read(move |conn, path| query::events_after(conn, path, &filter, after, max.max(1)))
+            .await
+    }
+
+    async fn event_head(&self) -> Result<Offset, PersistError> {
+        self.read(query::event_head).await
+    }
+
+    async fn read_envelopes(
+        &self,
+        persistence_id: &PersistenceId,
+        from: SequenceId,
+        max: usize,
+    ) -> Result<Vec<EventEnvelope>, PersistError> {
+        let pid = persistence_id.clone();
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        self.read(move |conn, path| read::envelopes(conn, path, &pid, from.0, limit))
+            .await
+    }
+
+    async fn read_persistence_ids(
+        &self,
+        entity_type: Option<&str>,
+        after: Option<&PersistenceId>,
+        max: usize,
+    ) -> Result<Vec<PersistenceId>, PersistError> {
+        let entity_type = entity_type.map(str::to_owned);
+        let after = after.cloned();
+        self.read(move |conn, path| {
+            query::persistence_ids(conn, path, entity_type.as_deref(), after.as_ref(), max)
+        })
+        .await
+    }
+
+    async fn read_state_changes(
+        &self,
+        entity_type: Option<&str>,
+        after: Offset,
+        max: usize,
+    ) -> Result<StatePage, PersistError> {
+        let entity_type = entity_type.map(str::to_owned);
+        self.read(move |conn, path| {
+            query::state_changes(conn, path, entity_type.as_deref(), after, max.max(1))
+        })
+        .await
+    }
+
+    async fn state_head(&self) -> Result<Offset, PersistError> {
+        self.read(query::state_head).await
+    }
+
+    fn watch_commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.watch_other_processes();
+        self.commits.subscribe()
     }
 }
 

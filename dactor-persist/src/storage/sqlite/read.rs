@@ -1,17 +1,29 @@
-//! The reads, run on a reader connection: each is one statement, so it sees
-//! one committed state of the file, and each row's checksum is verified
-//! before it is handed out.
+//! The reads of the write side (journal pages, bounds, snapshots, states),
+//! run on a reader connection; each row's checksum is verified before it is
+//! handed out.
 
 use std::path::Path;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{checksum, sqlite_error};
-use crate::{JournalBounds, JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
+use super::streams::{self, Lookup};
+use super::{checksum, extras, sqlite_error};
+use crate::query::{EventEnvelope, Offset, from_micros};
+use crate::{
+    JournalBounds, JournalEntry, Metadata, PersistError, PersistenceId, SequenceId, SnapshotEntry,
+};
 
-const READ_EVENTS: &str = "SELECT sequence, event_type, payload, checksum FROM journal
-     WHERE persistence_id = ?1 AND sequence >= ?2 ORDER BY sequence LIMIT ?3";
+/// One id's events, in the column order [`checked_event`] reads.
+const READ_EVENTS: &str = "SELECT sequence, event_type, payload, tags, metadata, checksum
+     FROM events WHERE stream = ?1 AND sequence >= ?2 ORDER BY sequence LIMIT ?3";
+
+/// As [`READ_EVENTS`], with the columns of an envelope after them.
+const READ_ENVELOPES: &str = "SELECT sequence, event_type, payload, tags, metadata, checksum,
+         position, written_at
+     FROM events WHERE stream = ?1 AND sequence >= ?2 ORDER BY sequence LIMIT ?3";
+
+const MAX_SEQUENCE: &str = "SELECT max(sequence) FROM events WHERE stream = ?1";
 
 const LATEST_SNAPSHOT: &str = "SELECT sequence, payload, checksum FROM snapshots
      WHERE persistence_id = ?1 ORDER BY sequence DESC LIMIT 1";
@@ -21,70 +33,94 @@ const LOAD_STATE: &str = "SELECT payload, checksum FROM states WHERE persistence
 /// Rows reserved up front for a page of events, whatever `limit` says.
 const RESERVE: usize = 8192;
 
-/// The bookkeeping of one id and its highest stored event: (highest,
-/// deleted_to, checksum) of its `journal_meta` row, if any, and the largest
-/// sequence in `journal`.
-const BOUNDS: &str = "SELECT m.highest, m.deleted_to, m.checksum,
-         (SELECT max(sequence) FROM journal WHERE persistence_id = ?1)
-     FROM (SELECT 1) LEFT JOIN journal_meta m ON m.persistence_id = ?1";
-
-/// Up to `limit` events of `pid` from `from` on, ascending: checked one by
-/// one, and refused when the rows come back out of order.
-pub(super) fn events(
-    conn: &Connection,
-    path: &Path,
-    pid: &PersistenceId,
-    from: i64,
-    limit: i64,
-) -> Result<Vec<JournalEntry>, PersistError> {
-    let fail = |e: rusqlite::Error| sqlite_error(path, "cannot read events", &e);
-    let mut stmt = conn.prepare_cached(READ_EVENTS).map_err(fail)?;
-    let mut rows = stmt
-        .query(params![pid.as_str(), from, limit])
-        .map_err(fail)?;
-    let mut entries: Vec<JournalEntry> =
-        Vec::with_capacity(usize::try_from(limit).unwrap_or(RESERVE).min(RESERVE));
-    while let Some(row) = rows.next().map_err(fail)? {
-        let entry = event(row, pid)?;
-        let after = entries
-            .last()
-            .map_or(from.saturating_sub(1), |e| e.sequence_id.0);
-        if entry.sequence_id.0 <= after {
-            return Err(PersistError::CorruptEntry {
-                sequence_id: entry.sequence_id,
-                detail: format!(
-                    "the SQLite file {} returned event {} of `{pid}` after {after}: its index \
-                     is damaged",
-                    path.display(),
-                    entry.sequence_id.0
-                ),
-            });
-        }
-        entries.push(entry);
-    }
-    Ok(entries)
+/// An event row read back, its checksum verified; tags and metadata still
+/// in their stored form.
+pub(super) struct CheckedEvent<'r> {
+    pub(super) sequence: i64,
+    pub(super) event_type: &'r str,
+    pub(super) payload: &'r [u8],
+    pub(super) tags: Option<&'r [u8]>,
+    pub(super) metadata: Option<&'r [u8]>,
 }
 
-/// One journal row, checked against its checksum.
-fn event(row: &Row<'_>, pid: &PersistenceId) -> Result<JournalEntry, PersistError> {
-    let sequence = match column(row, 0) {
-        ValueRef::Integer(seq) => seq,
-        other => {
-            // Without a sequence there is nothing to name but the id.
+impl CheckedEvent<'_> {
+    pub(super) fn entry(&self) -> JournalEntry {
+        JournalEntry {
+            sequence_id: SequenceId(self.sequence),
+            event_type: self.event_type.to_owned(),
+            payload: self.payload.to_vec(),
+        }
+    }
+
+    /// The envelope, tags and metadata decoded; `position` and
+    /// `written_at` are the two columns after the event's.
+    pub(super) fn envelope(
+        &self,
+        pid: &PersistenceId,
+        row: &Row<'_>,
+        at: usize,
+    ) -> Result<EventEnvelope, PersistError> {
+        let ValueRef::Integer(position) = column(row, at + 6) else {
             return Err(PersistError::CorruptEntry {
-                sequence_id: SequenceId::ZERO,
+                sequence_id: SequenceId(self.sequence),
                 detail: format!(
-                    "an event of `{pid}` has a {} where its sequence belongs",
-                    type_name(other)
+                    "event {} of `{pid}` has no position in the log",
+                    self.sequence
                 ),
             });
-        }
+        };
+        let written_at = match column(row, at + 7) {
+            ValueRef::Integer(micros) => micros,
+            _ => 0,
+        };
+        let corrupt = |what: &str, e: PersistError| PersistError::CorruptEntry {
+            sequence_id: SequenceId(self.sequence),
+            detail: format!("the {what} of event {} of `{pid}`: {e}", self.sequence),
+        };
+        let tags = match self.tags {
+            Some(bytes) => extras::decode_tags(bytes).map_err(|e| corrupt("tags", e))?,
+            None => Vec::new(),
+        };
+        let metadata = match self.metadata {
+            Some(bytes) => Metadata::decode(bytes).map_err(|e| corrupt("metadata", e))?,
+            None => Metadata::default(),
+        };
+        Ok(EventEnvelope {
+            persistence_id: pid.clone(),
+            sequence_id: SequenceId(self.sequence),
+            offset: Offset::position(position),
+            event_type: self.event_type.to_owned(),
+            payload: self.payload.to_vec(),
+            timestamp: from_micros(written_at),
+            tags,
+            metadata,
+        })
+    }
+}
+
+/// The event row starting at column `at` (sequence, event_type, payload,
+/// tags, metadata, checksum), checked against its checksum as an event of
+/// `pid`.
+pub(super) fn checked_event<'r>(
+    row: &'r Row<'_>,
+    at: usize,
+    pid: &PersistenceId,
+) -> Result<CheckedEvent<'r>, PersistError> {
+    let ValueRef::Integer(sequence) = column(row, at) else {
+        // Without a sequence there is nothing to name but the id.
+        return Err(PersistError::CorruptEntry {
+            sequence_id: SequenceId::ZERO,
+            detail: format!(
+                "an event of `{pid}` has a {} where its sequence belongs",
+                type_name(column(row, at))
+            ),
+        });
     };
     let corrupt = |detail: String| PersistError::CorruptEntry {
         sequence_id: SequenceId(sequence),
         detail,
     };
-    let event_type = match column(row, 1) {
+    let event_type = match column(row, at + 1) {
         ValueRef::Text(bytes) => std::str::from_utf8(bytes).map_err(|_| {
             corrupt(format!(
                 "the event type of `{pid}` at {sequence} is not UTF-8"
@@ -97,14 +133,16 @@ fn event(row: &Row<'_>, pid: &PersistenceId) -> Result<JournalEntry, PersistErro
             )));
         }
     };
-    let payload = blob(column(row, 2)).ok_or_else(|| {
+    let payload = blob(column(row, at + 2)).ok_or_else(|| {
         corrupt(format!(
             "the payload of event `{event_type}` of `{pid}` at {sequence} is a {}, not bytes",
-            type_name(column(row, 2))
+            type_name(column(row, at + 2))
         ))
     })?;
-    let stored = column(row, 3);
-    let expected = checksum::event(pid.as_str(), sequence, event_type, payload);
+    let (tags, metadata) = (blob(column(row, at + 3)), blob(column(row, at + 4)));
+    let stored = column(row, at + 5);
+    let expected =
+        checksum::event_with(pid.as_str(), sequence, event_type, payload, tags, metadata);
     if !matches!(stored, ValueRef::Integer(sum) if sum == i64::from(expected)) {
         return Err(corrupt(format!(
             "event `{event_type}` of `{pid}` at {sequence} fails its checksum \
@@ -112,81 +150,118 @@ fn event(row: &Row<'_>, pid: &PersistenceId) -> Result<JournalEntry, PersistErro
             shown(stored)
         )));
     }
-    Ok(JournalEntry {
-        sequence_id: SequenceId(sequence),
-        event_type: event_type.to_owned(),
-        payload: payload.to_vec(),
+    Ok(CheckedEvent {
+        sequence,
+        event_type,
+        payload,
+        tags,
+        metadata,
     })
 }
 
+/// Up to `limit` events of `pid` from `from` on, ascending, each handed to
+/// `each` once checked; refused when the rows come back out of order.
+fn each_event(
+    conn: &Connection,
+    path: &Path,
+    (sql, pid): (&str, &PersistenceId),
+    from: i64,
+    limit: i64,
+    mut each: impl FnMut(CheckedEvent<'_>, &Row<'_>) -> Result<(), PersistError>,
+) -> Result<(), PersistError> {
+    let stream = match streams::lookup(conn, path, pid)? {
+        Lookup::Found(stream) => stream,
+        Lookup::Free(_) => return Ok(()),
+    };
+    let fail = |e: rusqlite::Error| sqlite_error(path, "cannot read events", &e);
+    let mut stmt = conn.prepare_cached(sql).map_err(fail)?;
+    let mut rows = stmt.query(params![stream.id, from, limit]).map_err(fail)?;
+    let mut after = from.saturating_sub(1);
+    while let Some(row) = rows.next().map_err(fail)? {
+        let event = checked_event(row, 0, pid)?;
+        if event.sequence <= after {
+            return Err(PersistError::CorruptEntry {
+                sequence_id: SequenceId(event.sequence),
+                detail: format!(
+                    "the SQLite file {} returned event {} of `{pid}` after {after}: its index \
+                     is damaged",
+                    path.display(),
+                    event.sequence
+                ),
+            });
+        }
+        after = event.sequence;
+        each(event, row)?;
+    }
+    Ok(())
+}
+
+fn reserve(limit: i64) -> usize {
+    usize::try_from(limit).unwrap_or(RESERVE).min(RESERVE)
+}
+
+/// Up to `limit` events of `pid` from `from` on, ascending, checked.
+pub(super) fn events(
+    conn: &Connection,
+    path: &Path,
+    pid: &PersistenceId,
+    from: i64,
+    limit: i64,
+) -> Result<Vec<JournalEntry>, PersistError> {
+    let mut entries = Vec::with_capacity(reserve(limit));
+    each_event(conn, path, (READ_EVENTS, pid), from, limit, |e, _| {
+        entries.push(e.entry());
+        Ok(())
+    })?;
+    Ok(entries)
+}
+
+/// As [`events`], as envelopes.
+pub(super) fn envelopes(
+    conn: &Connection,
+    path: &Path,
+    pid: &PersistenceId,
+    from: i64,
+    limit: i64,
+) -> Result<Vec<EventEnvelope>, PersistError> {
+    let mut envelopes = Vec::with_capacity(reserve(limit));
+    each_event(conn, path, (READ_ENVELOPES, pid), from, limit, |e, row| {
+        envelopes.push(e.envelope(pid, row, 0)?);
+        Ok(())
+    })?;
+    Ok(envelopes)
+}
+
 /// How far the events of `pid` were deleted and the highest ever written,
-/// from its bookkeeping row, checked: against its checksum, and against the
-/// events actually stored (none may be above the highest, and events without
-/// a bookkeeping row mean the row was lost).
+/// from its stream's bookkeeping, checked: against its checksum, and against
+/// the events actually stored (none may be above the highest).
 pub(super) fn bounds(
     conn: &Connection,
     path: &Path,
     pid: &PersistenceId,
 ) -> Result<JournalBounds, PersistError> {
-    let fail = |e: rusqlite::Error| sqlite_error(path, "cannot read the journal's bounds", &e);
-    let mut stmt = conn.prepare_cached(BOUNDS).map_err(fail)?;
-    let mut rows = stmt.query(params![pid.as_str()]).map_err(fail)?;
-    let Some(row) = rows.next().map_err(fail)? else {
-        return Ok(JournalBounds::default());
+    let stream = match streams::lookup(conn, path, pid)? {
+        Lookup::Found(stream) => stream,
+        Lookup::Free(_) => return Ok(JournalBounds::default()),
     };
-    let damaged = |detail: String| PersistError::CorruptEntry {
-        sequence_id: SequenceId::ZERO,
-        detail: format!(
-            "the journal bookkeeping of `{pid}` in the SQLite file {} {detail}",
-            path.display()
-        ),
-    };
-    let stored_max = match column(row, 3) {
-        ValueRef::Null => None,
-        ValueRef::Integer(max) => Some(max),
-        other => {
-            return Err(damaged(format!(
-                "has a {} as its largest sequence",
-                type_name(other)
-            )));
-        }
-    };
-    let (highest, deleted_to) = match (column(row, 0), column(row, 1), column(row, 2)) {
-        (ValueRef::Null, ValueRef::Null, ValueRef::Null) => match stored_max {
-            None => return Ok(JournalBounds::default()),
-            Some(max) => {
-                return Err(damaged(format!(
-                    "is missing although events up to {max} are stored: it was removed or \
-                     its key damaged"
-                )));
-            }
-        },
-        (ValueRef::Integer(h), ValueRef::Integer(d), stored) => {
-            let expected = checksum::bounds(pid.as_str(), h, d);
-            if !matches!(stored, ValueRef::Integer(sum) if sum == i64::from(expected)) {
-                return Err(damaged(format!(
-                    "fails its checksum (stored {}, computed {expected})",
-                    shown(stored)
-                )));
-            }
-            (h, d)
-        }
-        (h, d, _) => {
-            return Err(damaged(format!(
-                "holds a {} and a {} where its sequences belong",
-                type_name(h),
-                type_name(d)
-            )));
-        }
-    };
-    if let Some(max) = stored_max.filter(|max| *max > highest) {
-        return Err(damaged(format!(
-            "says the highest sequence is {highest} but event {max} is stored"
-        )));
+    let stored_max: Option<i64> = conn
+        .prepare_cached(MAX_SEQUENCE)
+        .and_then(|mut stmt| stmt.query_row(params![stream.id], |row| row.get(0)))
+        .map_err(|e| sqlite_error(path, "cannot read the highest stored sequence", &e))?;
+    if let Some(max) = stored_max.filter(|max| *max > stream.highest) {
+        return Err(PersistError::CorruptEntry {
+            sequence_id: SequenceId(max),
+            detail: format!(
+                "the journal bookkeeping of `{pid}` in the SQLite file {} says the highest \
+                 sequence is {} but event {max} is stored",
+                path.display(),
+                stream.highest
+            ),
+        });
     }
     Ok(JournalBounds {
-        deleted_to: SequenceId(deleted_to),
-        highest: SequenceId(highest),
+        deleted_to: SequenceId(stream.deleted_to),
+        highest: SequenceId(stream.highest),
     })
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 
-use super::{Durability, sqlite_error, v2};
+use super::{Durability, sqlite_error, v2, v3};
 use crate::PersistError;
 
 /// A migration's step in Rust, run after its SQL in the same transaction.
@@ -35,6 +35,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "checksums_cover_ids",
         sql: include_str!("../../../migrations/sqlite/0002_checksums_cover_ids.sql"),
         then: Some(v2::rewrite_checksums),
+    },
+    Migration {
+        version: 3,
+        name: "journal_log",
+        sql: include_str!("../../../migrations/sqlite/0003_journal_log.sql"),
+        then: Some(v3::move_journal),
     },
 ];
 

@@ -6,19 +6,19 @@ use std::path::Path;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row};
 
-use super::read::{blob, column, shown, type_name};
-use super::{checksum, sqlite_error};
-use crate::PersistError;
+use super::read::{blob, checked_event, column, shown, type_name};
+use super::{checksum, sqlite_error, streams};
 use crate::storage::verify::{Bookkeeping, EngineCheck, JournalWalk, MetaRead, VerifyReport};
+use crate::{PersistError, PersistenceId};
 
-/// Every journal row beside its id's bookkeeping row, sorted by id and
-/// sequence. An id with bookkeeping and no events has one row with a NULL
-/// event; events without bookkeeping have NULL bookkeeping columns.
-const JOURNAL_WALK: &str = "SELECT coalesce(j.persistence_id, m.persistence_id),
-         m.persistence_id IS NOT NULL, m.highest, m.deleted_to, m.checksum,
-         j.sequence, j.event_type, j.payload, j.checksum
-     FROM journal j FULL JOIN journal_meta m ON m.persistence_id = j.persistence_id
-     ORDER BY 1, j.sequence";
+/// Every event beside its stream's bookkeeping row, sorted by stream and
+/// sequence. A stream without events has one row with a NULL event; events
+/// whose stream row is missing have NULL bookkeeping columns.
+const JOURNAL_WALK: &str = "SELECT coalesce(s.id, e.stream), s.persistence_id,
+         s.id IS NOT NULL, s.highest, s.deleted_to, s.checksum,
+         e.sequence, e.event_type, e.payload, e.tags, e.metadata, e.checksum
+     FROM streams s FULL JOIN events e ON e.stream = s.id
+     ORDER BY 1, e.sequence";
 
 const SNAPSHOTS: &str = "SELECT persistence_id, sequence, payload, checksum FROM snapshots";
 
@@ -65,11 +65,26 @@ fn walk(conn: &Connection, report: &mut VerifyReport) -> rusqlite::Result<()> {
     let mut rows = stmt.query([])?;
     let walked: rusqlite::Result<()> = (|| {
         while let Some(row) = rows.next()? {
-            let pid = text(column(row, 0));
-            let meta = matches!(column(row, 1), ValueRef::Integer(1)).then(|| meta(row, &pid));
-            let event = match column(row, 5) {
+            let stream = match column(row, 0) {
+                ValueRef::Integer(id) => id,
+                _ => 0,
+            };
+            let has_meta = matches!(column(row, 2), ValueRef::Integer(1));
+            // Events without their stream row show under their stream's number.
+            let pid = if has_meta {
+                text(column(row, 1))
+            } else {
+                format!("<stream {stream} without bookkeeping>")
+            };
+            let meta = has_meta.then(|| meta(row, &pid, stream));
+            let event = match column(row, 6) {
                 ValueRef::Null => None,
-                ValueRef::Integer(seq) => Some((seq, event(row, &pid, seq))),
+                ValueRef::Integer(seq) => Some((
+                    seq,
+                    checked_event(row, 6, &PersistenceId(pid.clone()))
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
+                )),
                 other => Some((0, Err(format!("its sequence is a {}", type_name(other))))),
             };
             journals.row(&pid, meta, event);
@@ -123,10 +138,18 @@ fn text(value: ValueRef<'_>) -> String {
     }
 }
 
-fn meta(row: &Row<'_>, pid: &str) -> MetaRead {
-    match (column(row, 2), column(row, 3), column(row, 4)) {
+fn meta(row: &Row<'_>, pid: &str, stream: i64) -> MetaRead {
+    let home = streams::home(pid);
+    if !(home..home + streams::WINDOW).contains(&stream) {
+        return Err(format!(
+            "it is stored as stream {stream}, outside the slots of its id ({home} and the \
+             {} after): the id cannot find it",
+            streams::WINDOW - 1
+        ));
+    }
+    match (column(row, 3), column(row, 4), column(row, 5)) {
         (ValueRef::Integer(highest), ValueRef::Integer(deleted_to), stored) => {
-            let expected = checksum::bounds(pid, highest, deleted_to);
+            let expected = streams::row_checksum(pid, highest, deleted_to);
             if matches!(stored, ValueRef::Integer(sum) if sum == i64::from(expected)) {
                 Ok((highest, deleted_to))
             } else {
@@ -142,16 +165,6 @@ fn meta(row: &Row<'_>, pid: &str) -> MetaRead {
             type_name(d)
         )),
     }
-}
-
-fn event(row: &Row<'_>, pid: &str, seq: i64) -> Result<(), String> {
-    let ValueRef::Text(event_type) = column(row, 6) else {
-        return Err(format!("its event type is a {}", type_name(column(row, 6))));
-    };
-    let event_type = std::str::from_utf8(event_type).map_err(|_| "its event type is not UTF-8")?;
-    checked(column(row, 7), column(row, 8), |payload| {
-        checksum::event(pid, seq, event_type, payload)
-    })
 }
 
 /// A payload column checked against its stored checksum.

@@ -8,7 +8,8 @@
 //! a committed one. A request that fails (a sequence conflict) is undone alone,
 //! by a savepoint or by SQLite's statement rollback, and its neighbours commit.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +19,9 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, ErrorCode, params};
 use tokio::sync::oneshot;
 
-use super::{checksum, sqlite_error};
+use super::streams::{self, Lookup, Stream};
+use super::{extras, sqlite_error};
+use crate::query::to_micros;
 use crate::{PersistError, PersistenceId, SequenceId};
 
 /// One event of a journal write, checksummed by the caller.
@@ -26,6 +29,10 @@ pub(super) struct Event {
     pub(super) sequence: i64,
     pub(super) event_type: String,
     pub(super) payload: Vec<u8>,
+    pub(super) tags: Vec<String>,
+    /// The stored forms of the tags and the metadata (`None`: none).
+    pub(super) tags_blob: Option<Vec<u8>>,
+    pub(super) metadata: Option<Vec<u8>>,
     pub(super) checksum: u32,
 }
 
@@ -104,29 +111,33 @@ const SAVEPOINT: &str = "SAVEPOINT request";
 const RELEASE: &str = "RELEASE request";
 const ROLLBACK_TO: &str = "ROLLBACK TO request";
 
-/// Inserts one event. A taken sequence fails on the primary key; a deleted
-/// one (used up) is refused before, from the bookkeeping row.
-const INSERT_EVENT: &str =
-    "INSERT INTO journal (persistence_id, sequence, event_type, payload, checksum)
-     VALUES (?1, ?2, ?3, ?4, ?5)";
+/// Appends one event to the log. A taken sequence fails on the unique
+/// index (stream, sequence); a deleted one (used up) is refused before, from
+/// the stream's bookkeeping.
+const INSERT_EVENT: &str = "INSERT INTO events
+     (stream, sequence, event_type, payload, written_at, tags, metadata, checksum)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
-/// The bookkeeping row of one id.
-const READ_META: &str =
-    "SELECT highest, deleted_to, checksum FROM journal_meta WHERE persistence_id = ?1";
+const INSERT_TAG: &str = "INSERT INTO event_tags (tag, position) VALUES (?1, ?2)";
 
-/// The largest stored sequence of one id: the highest, for an id whose
-/// bookkeeping row is missing.
-const MAX_SEQUENCE: &str =
-    "SELECT coalesce(max(sequence), 0) FROM journal WHERE persistence_id = ?1";
+const NEW_STREAM: &str = "INSERT INTO streams
+     (id, persistence_id, entity_type, highest, deleted_to, checksum)
+     VALUES (?1, ?2, ?3, 0, 0, ?4)";
 
-const DELETE_EVENTS: &str = "DELETE FROM journal WHERE persistence_id = ?1 AND sequence <= ?2";
+const UPDATE_STREAM: &str =
+    "UPDATE streams SET highest = ?2, deleted_to = ?3, checksum = ?4 WHERE id = ?1";
 
-const WRITE_META: &str = "INSERT INTO journal_meta (persistence_id, highest, deleted_to, checksum)
-     VALUES (?1, ?2, ?3, ?4)
-     ON CONFLICT (persistence_id) DO UPDATE SET
-         highest = excluded.highest,
-         deleted_to = excluded.deleted_to,
-         checksum = excluded.checksum";
+/// The tagged events a delete removes, to remove their tags.
+const TAGGED_TO: &str = "SELECT position, tags FROM events
+     WHERE stream = ?1 AND sequence <= ?2 AND tags IS NOT NULL";
+
+const DELETE_TAG: &str = "DELETE FROM event_tags WHERE tag = ?1 AND position = ?2";
+
+const DELETE_EVENTS: &str = "DELETE FROM events WHERE stream = ?1 AND sequence <= ?2";
+
+/// The next place in the order of state saves.
+const NEXT_STATE_POSITION: &str =
+    "UPDATE counters SET value = value + 1 WHERE name = 'state_position' RETURNING value";
 
 const SAVE_SNAPSHOT: &str = "INSERT INTO snapshots (persistence_id, sequence, payload, checksum)
      VALUES (?1, ?2, ?3, ?4)
@@ -135,10 +146,11 @@ const SAVE_SNAPSHOT: &str = "INSERT INTO snapshots (persistence_id, sequence, pa
 
 const DELETE_SNAPSHOTS: &str = "DELETE FROM snapshots WHERE persistence_id = ?1 AND sequence < ?2";
 
-const SAVE_STATE: &str =
-    "INSERT INTO states (persistence_id, payload, checksum) VALUES (?1, ?2, ?3)
+const SAVE_STATE: &str = "INSERT INTO states
+     (persistence_id, payload, checksum, position, written_at) VALUES (?1, ?2, ?3, ?4, ?5)
      ON CONFLICT (persistence_id) DO UPDATE SET
-         payload = excluded.payload, checksum = excluded.checksum";
+         payload = excluded.payload, checksum = excluded.checksum,
+         position = excluded.position, written_at = excluded.written_at";
 
 const DELETE_STATE: &str = "DELETE FROM states WHERE persistence_id = ?1";
 
@@ -150,6 +162,7 @@ pub(super) fn run(
     limits: GroupLimits,
     path: Arc<Path>,
     counters: Arc<Counters>,
+    commits: Arc<tokio::sync::watch::Sender<u64>>,
 ) {
     let writer = Writer {
         conn,
@@ -159,6 +172,10 @@ pub(super) fn run(
             large: false,
             small_groups_in_a_row: 0,
         }),
+        now: Cell::new(0),
+        commits,
+        streams: RefCell::new(HashMap::new()),
+        data_version: Cell::new(None),
     };
     let mut group: Vec<Request> = Vec::new();
     let close_ack = loop {
@@ -256,12 +273,35 @@ enum Failure {
     Transaction(PersistError),
 }
 
+impl Failure {
+    /// A failure after part of a request was written without a savepoint:
+    /// only failing the group undoes it.
+    fn into_transaction(self) -> Failure {
+        match self {
+            Failure::Request(err) | Failure::Transaction(err) => Failure::Transaction(err),
+        }
+    }
+}
+
 struct Writer {
     conn: Connection,
     path: Arc<Path>,
     counters: Arc<Counters>,
     checkpoints: Cell<Checkpoints>,
+    /// The write time of the group being committed (microseconds).
+    now: Cell<i64>,
+    /// Tells live queries of this process that a group committed.
+    commits: Arc<tokio::sync::watch::Sender<u64>>,
+    /// The streams this writer has read or written, as they stand in the
+    /// file: saves a lookup per write. Trusted only while no other
+    /// connection has committed (SQLite's `data_version` says so), and
+    /// forgotten with every rolled-back write.
+    streams: RefCell<HashMap<PersistenceId, Stream>>,
+    data_version: Cell<Option<i64>>,
 }
+
+/// The most streams the writer remembers before it starts afresh.
+const CACHED_STREAMS: usize = 100_000;
 
 /// When SQLite checkpoints (copies the WAL into the database file and
 /// flushes it, inside the commit that crosses the threshold).
@@ -319,6 +359,7 @@ impl Writer {
     fn commit_group(&self, group: &mut Vec<Request>) {
         let size = group.len();
         self.tune_checkpoints(size);
+        self.now.set(to_micros(std::time::SystemTime::now()));
         if let Err(e) = self.exec(BEGIN) {
             let err = sqlite_error(&self.path, "cannot begin a write transaction", &e);
             for request in group.drain(..) {
@@ -326,6 +367,7 @@ impl Writer {
             }
             return;
         }
+        self.forget_streams_if_others_wrote();
         let mut outcomes: Vec<Result<(), PersistError>> = Vec::with_capacity(size);
         let mut broken: Option<PersistError> = None;
         for request in group.iter() {
@@ -360,6 +402,7 @@ impl Writer {
             },
         };
         if commit_error.is_none() {
+            self.commits.send_modify(|n| *n = n.wrapping_add(1));
             self.counters.commits.fetch_add(1, Ordering::Relaxed);
             self.counters
                 .requests
@@ -391,7 +434,45 @@ impl Writer {
         self.checkpoints.set(checkpoints);
     }
 
+    /// Forgets the remembered streams when another connection committed
+    /// since this writer's last look (a second process on the file).
+    fn forget_streams_if_others_wrote(&self) {
+        let version = self
+            .conn
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .ok();
+        if version.is_none() || version != self.data_version.get() {
+            self.streams.borrow_mut().clear();
+        }
+        self.data_version.set(version);
+    }
+
+    /// The stream of `pid`: remembered, or looked up.
+    fn stream(&self, pid: &PersistenceId) -> Result<Lookup, PersistError> {
+        if let Some(stream) = self.streams.borrow().get(pid) {
+            return Ok(Lookup::Found(*stream));
+        }
+        let found = streams::lookup(&self.conn, &self.path, pid)?;
+        if let Lookup::Found(stream) = found {
+            self.remember(pid, stream);
+        }
+        Ok(found)
+    }
+
+    fn remember(&self, pid: &PersistenceId, stream: Stream) {
+        let mut cache = self.streams.borrow_mut();
+        if cache.len() >= CACHED_STREAMS && !cache.contains_key(pid) {
+            cache.clear();
+        }
+        cache.insert(pid.clone(), stream);
+    }
+
+    fn forget(&self, pid: &PersistenceId) {
+        self.streams.borrow_mut().remove(pid);
+    }
+
     fn rollback(&self) {
+        self.streams.borrow_mut().clear();
         if !self.conn.is_autocommit()
             && let Err(e) = self.exec("ROLLBACK")
         {
@@ -411,9 +492,15 @@ impl Writer {
             // No savepoint: the bookkeeping is read first, the insert is one
             // statement that SQLite undoes by itself when it fails, and a
             // failure after it fails the whole group.
-            Op::Events { pid, events } if events.len() == 1 => self.write_events(pid, events),
-            Op::Events { pid, events } => self.in_savepoint(|| self.write_events(pid, events)),
-            Op::DeleteEventsTo { pid, to } => self.in_savepoint(|| self.delete_events_to(pid, *to)),
+            Op::Events { pid, events } if events.len() == 1 => self
+                .write_events(pid, events)
+                .inspect_err(|_| self.forget(pid)),
+            Op::Events { pid, events } => self
+                .in_savepoint(|| self.write_events(pid, events))
+                .inspect_err(|_| self.forget(pid)),
+            Op::DeleteEventsTo { pid, to } => self
+                .in_savepoint(|| self.delete_events_to(pid, *to))
+                .inspect_err(|_| self.forget(pid)),
             Op::SaveSnapshot {
                 pid,
                 sequence,
@@ -432,16 +519,25 @@ impl Writer {
                 pid,
                 payload,
                 checksum,
-            } => self
-                .run(SAVE_STATE, params![pid.as_str(), payload, checksum])
-                .map(drop),
+            } => {
+                let position: i64 = self
+                    .conn
+                    .prepare_cached(NEXT_STATE_POSITION)
+                    .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+                    .map_err(|e| self.statement_failure("cannot count a state save", &e))?;
+                self.run(
+                    SAVE_STATE,
+                    params![pid.as_str(), payload, checksum, position, self.now.get()],
+                )
+                .map(drop)
+            }
             Op::DeleteState { pid } => self.run(DELETE_STATE, params![pid.as_str()]).map(drop),
         }
     }
 
     /// Stores the events of one request and raises the id's highest
-    /// sequence in its bookkeeping row. With more than one event it must run
-    /// in a savepoint.
+    /// sequence in its stream's bookkeeping. With more than one event it must
+    /// run in a savepoint.
     fn write_events(&self, pid: &PersistenceId, events: &[Event]) -> Result<(), Failure> {
         let conflict = |sequence: i64| {
             Failure::Request(PersistError::SequenceConflict {
@@ -449,97 +545,130 @@ impl Writer {
                 sequence_id: SequenceId(sequence),
             })
         };
-        let (highest, deleted_to) = self.meta(pid)?;
-        if let Some(used) = events.iter().find(|e| e.sequence <= deleted_to) {
+        let stream = match self.stream(pid) {
+            Ok(Lookup::Found(stream)) => stream,
+            Ok(Lookup::Free(slot)) => {
+                let sum = streams::row_checksum(pid.as_str(), 0, 0);
+                self.run(
+                    NEW_STREAM,
+                    params![slot, pid.as_str(), pid.entity_type(), sum],
+                )?;
+                let stream = Stream {
+                    id: slot,
+                    highest: 0,
+                    deleted_to: 0,
+                };
+                self.remember(pid, stream);
+                stream
+            }
+            Err(err) => return Err(self.lookup_failure(err)),
+        };
+        if let Some(used) = events.iter().find(|e| e.sequence <= stream.deleted_to) {
             // The sequence was deleted, so it is used up.
             return Err(conflict(used.sequence));
         }
+        let written_at = self.now.get();
         for event in events {
             let inserted = self.conn.prepare_cached(INSERT_EVENT).and_then(|mut stmt| {
                 stmt.execute(params![
-                    pid.as_str(),
+                    stream.id,
                     event.sequence,
                     event.event_type,
                     event.payload,
+                    written_at,
+                    event.tags_blob,
+                    event.metadata,
                     event.checksum
                 ])
             });
             match inserted {
                 Ok(_) => {}
-                Err(e) if is_primary_key_violation(&e) => return Err(conflict(event.sequence)),
+                Err(e) if is_unique_violation(&e) => return Err(conflict(event.sequence)),
                 Err(e) => return Err(self.statement_failure("cannot write an event", &e)),
+            }
+            if !event.tags.is_empty() {
+                let position = self.conn.last_insert_rowid();
+                for tag in &event.tags {
+                    self.run(INSERT_TAG, params![tag, position])
+                        .map_err(Failure::into_transaction)?;
+                }
             }
         }
         let top = events.iter().map(|e| e.sequence).max().unwrap_or(0);
-        if top > highest {
+        if top > stream.highest {
             // The events are in: from here a failure must undo them, and
             // only a failed group can do that without a savepoint.
-            self.write_meta(pid, top, deleted_to).map_err(|f| match f {
-                Failure::Request(err) | Failure::Transaction(err) => Failure::Transaction(err),
-            })?;
+            let sum = streams::row_checksum(pid.as_str(), top, stream.deleted_to);
+            self.run(
+                UPDATE_STREAM,
+                params![stream.id, top, stream.deleted_to, sum],
+            )
+            .map_err(Failure::into_transaction)?;
+            self.remember(
+                pid,
+                Stream {
+                    highest: top,
+                    ..stream
+                },
+            );
         }
         Ok(())
     }
 
-    /// The id's (highest, deleted_to), from its bookkeeping row, checked; for
-    /// an id without one, the largest stored sequence and 0.
-    fn meta(&self, pid: &PersistenceId) -> Result<(i64, i64), Failure> {
-        let row = self.conn.prepare_cached(READ_META).and_then(|mut stmt| {
-            let mut rows = stmt.query(params![pid.as_str()])?;
-            Ok(match rows.next()? {
-                Some(row) => Some((
-                    row.get_ref(0)?.as_i64().ok(),
-                    row.get_ref(1)?.as_i64().ok(),
-                    row.get_ref(2)?.as_i64().ok(),
-                )),
-                None => None,
-            })
-        });
-        match row {
-            Err(e) => Err(self.statement_failure("cannot read the journal bookkeeping", &e)),
-            Ok(None) => self
-                .conn
-                .prepare_cached(MAX_SEQUENCE)
-                .and_then(|mut stmt| stmt.query_row(params![pid.as_str()], |r| r.get(0)))
-                .map(|max: i64| (max, 0))
-                .map_err(|e| self.statement_failure("cannot read the highest sequence", &e)),
-            Ok(Some((Some(highest), Some(deleted_to), Some(sum))))
-                if sum == i64::from(checksum::bounds(pid.as_str(), highest, deleted_to)) =>
-            {
-                Ok((highest, deleted_to))
-            }
-            Ok(Some(_)) => Err(Failure::Request(PersistError::StoreDamaged {
-                store: format!("SQLite file {}, table journal_meta", self.path.display()),
-                detail: format!(
-                    "the journal bookkeeping of `{pid}` fails its checksum; nothing was written"
-                ),
-            })),
+    /// A stream lookup's error, for the request: damage or a full window
+    /// is the request's own (nothing was written); a SQLite error the
+    /// transaction's when SQLite rolled it back.
+    fn lookup_failure(&self, err: PersistError) -> Failure {
+        if self.conn.is_autocommit() {
+            Failure::Transaction(err)
+        } else {
+            Failure::Request(err)
         }
-    }
-
-    fn write_meta(
-        &self,
-        pid: &PersistenceId,
-        highest: i64,
-        deleted_to: i64,
-    ) -> Result<(), Failure> {
-        let sum = checksum::bounds(pid.as_str(), highest, deleted_to);
-        self.run(WRITE_META, params![pid.as_str(), highest, deleted_to, sum])
-            .map(drop)
     }
 
     fn delete_events_to(&self, pid: &PersistenceId, to: i64) -> Result<(), Failure> {
         if to < 1 {
             return Ok(());
         }
-        let (highest, deleted_to) = self.meta(pid)?;
-        if highest == 0 {
+        let stream = match self.stream(pid) {
+            Ok(Lookup::Found(stream)) => stream,
+            Ok(Lookup::Free(_)) => return Ok(()),
+            Err(err) => return Err(self.lookup_failure(err)),
+        };
+        if stream.highest == 0 {
             return Ok(());
         }
-        self.run(DELETE_EVENTS, params![pid.as_str(), to])?;
+        let tagged: Vec<(i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached(TAGGED_TO)
+            .and_then(|mut stmt| {
+                stmt.query_map(params![stream.id, to], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect()
+            })
+            .map_err(|e| self.statement_failure("cannot read the tags of deleted events", &e))?;
+        for (position, blob) in tagged {
+            // Tags that do not decode were damaged: their rows stay (found
+            // by `verify`), the events go.
+            for tag in extras::decode_tags(&blob).unwrap_or_default() {
+                self.run(DELETE_TAG, params![tag, position])?;
+            }
+        }
+        self.run(DELETE_EVENTS, params![stream.id, to])?;
         // Sequences above the highest were never used: they stay free.
-        let deleted_to = deleted_to.max(to.min(highest));
-        self.write_meta(pid, highest, deleted_to)
+        let deleted_to = stream.deleted_to.max(to.min(stream.highest));
+        let sum = streams::row_checksum(pid.as_str(), stream.highest, deleted_to);
+        self.run(
+            UPDATE_STREAM,
+            params![stream.id, stream.highest, deleted_to, sum],
+        )?;
+        self.remember(
+            pid,
+            Stream {
+                deleted_to,
+                ..stream
+            },
+        );
+        Ok(())
     }
 
     fn run(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<usize, Failure> {
@@ -586,11 +715,13 @@ impl Writer {
     }
 }
 
-fn is_primary_key_violation(e: &rusqlite::Error) -> bool {
+/// A unique index refused the row: (stream, sequence) is taken.
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
     match e.sqlite_error() {
         Some(err) => {
             err.code == ErrorCode::ConstraintViolation
-                && err.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                && (err.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || err.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
         }
         None => false,
     }
