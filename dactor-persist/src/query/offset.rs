@@ -38,7 +38,6 @@ impl Offset {
     /// An offset from a (transaction, position) pair, ordered by
     /// transaction first (PostgreSQL).
     #[cfg(any(test, feature = "postgres"))]
-    #[allow(dead_code)] // until the PostgreSQL store answers queries
     pub(crate) fn pair(high: i64, low: i64) -> Self {
         let high = u128::from(high.max(0).unsigned_abs());
         let low = u128::from(low.max(0).unsigned_abs());
@@ -53,7 +52,6 @@ impl Offset {
 
     /// The pair of an offset made by [`Offset::pair`].
     #[cfg(any(test, feature = "postgres"))]
-    #[allow(dead_code)] // until the PostgreSQL store answers queries
     pub(crate) fn as_pair(self) -> (i64, i64) {
         let high = i64::try_from(self.0 >> 64).unwrap_or(i64::MAX);
         let low = i64::try_from(self.0 & u128::from(u64::MAX)).unwrap_or(i64::MAX);

@@ -225,7 +225,7 @@ async fn wait_for_commits(commits: &mut watch::Receiver<u64>, poll: Duration) {
 fn disorder(what: &str, detail: String) -> PersistError {
     PersistError::CorruptEntry {
         sequence_id: SequenceId::ZERO,
-        detail: format!("a {what} query page is not as promised: {detail}"),
+        detail: format!("a page of the {what} query is not as promised: {detail}"),
     }
 }
 

@@ -18,9 +18,23 @@ macro_rules! checks {
     };
 }
 
+macro_rules! query_checks {
+    ($($check:ident),+ $(,)?) => {
+        vec![$(
+            trial(concat!("conformance::", stringify!($check)), || async {
+                let (store, schema) = fresh().await;
+                dactor_persist::testkit::queries::$check(store.clone()).await;
+                store.close().await;
+                drop(schema);
+            }),
+        )+]
+    };
+}
+
 pub fn trials() -> Vec<Trial> {
     let mut trials = dactor_persist::__journal_checks!([checks] []);
     trials.extend(dactor_persist::__snapshot_checks!([checks] []));
     trials.extend(dactor_persist::__state_checks!([checks] []));
+    trials.extend(dactor_persist::__query_checks!([query_checks] []));
     trials
 }

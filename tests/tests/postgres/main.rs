@@ -14,6 +14,7 @@ mod errors;
 mod group_commit;
 mod injection;
 mod integrity;
+mod late_commit;
 mod nodes;
 mod outage;
 mod proxy;
@@ -28,6 +29,7 @@ fn main() {
     trials.extend(conformance::trials());
     trials.extend(injection::trials());
     trials.extend(integrity::trials());
+    trials.extend(late_commit::trials());
     trials.extend(schema::trials());
     trials.extend(errors::trials());
     trials.extend(group_commit::trials());

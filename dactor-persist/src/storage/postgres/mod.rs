@@ -18,13 +18,18 @@ use tokio::time::Instant;
 use tokio_postgres::config::Host;
 
 use super::{
-    JournalBounds, JournalStorage, SharedStoreProvider, SnapshotStorage, StateStorage,
-    validate_batch, validate_sequence, validate_snapshot_sequence,
+    JournalBounds, JournalStorage, NewEvent, SharedStoreProvider, SnapshotStorage, StateStorage,
+    validate_batch, validate_snapshot_sequence,
+};
+use crate::query::{
+    EventEnvelope, EventFilter, EventPage, EventQueries, Offset, StateChange, StatePage,
+    from_micros,
 };
 use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
-use super::checksum;
+use super::{checksum, extras};
 mod errors;
+mod live;
 mod read;
 mod schema;
 mod sql;
@@ -86,6 +91,10 @@ const DEFAULT_MAX_GROUP: usize = 1024;
 const DEFAULT_MAX_GROUP_BYTES: usize = 16 * 1024 * 1024;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// How long readers may be held back by an older transaction before the
+/// store says so in its log (and again at most this often), by default.
+const DEFAULT_STALL_REPORT: Duration = Duration::from_secs(5);
 /// PostgreSQL's longest identifier (NAMEDATALEN - 1).
 const MAX_SCHEMA_LEN: usize = 63;
 /// Entries reserved up front for a page of events, whatever its bound.
@@ -123,6 +132,9 @@ pub struct PostgresStorageBuilder {
     max_group_bytes: usize,
     connect_timeout: Duration,
     operation_timeout: Duration,
+    poll_interval: Duration,
+    notify_commits: bool,
+    stall_report: Duration,
     #[cfg(feature = "postgres-tls")]
     tls: Option<rustls::ClientConfig>,
 }
@@ -200,6 +212,29 @@ impl PostgresStorageBuilder {
         self
     }
 
+    /// Sets how often a live query that is caught up reads again without a
+    /// hint (commits of this store wake it at once, others' through
+    /// `LISTEN`/`NOTIFY`). Default: 500 ms.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets whether each burst of commits sends a `NOTIFY` hint (after the
+    /// commit) to live queries in other processes. Default: on.
+    pub fn notify_commits(mut self, notify: bool) -> Self {
+        self.notify_commits = notify;
+        self
+    }
+
+    /// Sets how long readers may be held back by a transaction still
+    /// running (see [`PostgresStorage::readers_held_back`]) before the store
+    /// logs a warning naming it; repeated at most this often. Default: 5 s.
+    pub fn reader_stall_warning(mut self, after: Duration) -> Self {
+        self.stall_report = after;
+        self
+    }
+
     /// Connects over TLS, with this rustls 0.23 configuration (its root
     /// certificates decide which servers are trusted); build it with a
     /// crypto provider, e.g. `rustls::ClientConfig::builder_with_provider(
@@ -253,14 +288,14 @@ impl PostgresStorageBuilder {
         #[cfg(feature = "postgres-tls")]
         let manager = match self.tls.clone() {
             Some(tls) => Manager::from_config(
-                config,
+                config.clone(),
                 tokio_postgres_rustls::MakeRustlsConnect::new(tls),
                 manager_config,
             ),
-            None => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
+            None => Manager::from_config(config.clone(), tokio_postgres::NoTls, manager_config),
         };
         #[cfg(not(feature = "postgres-tls"))]
-        let manager = Manager::from_config(config, tokio_postgres::NoTls, manager_config);
+        let manager = Manager::from_config(config.clone(), tokio_postgres::NoTls, manager_config);
         let pool = Pool::builder(manager)
             .max_size(self.pool_size)
             .runtime(Runtime::Tokio1)
@@ -275,6 +310,7 @@ impl PostgresStorageBuilder {
             })?;
 
         let quoted_schema = sql::quote_identifier(&self.schema);
+        let ping = Arc::new(tokio::sync::Notify::new());
         let shared = Arc::new(Shared {
             pool,
             sql: sql::Statements::new(&quoted_schema),
@@ -282,6 +318,16 @@ impl PostgresStorageBuilder {
             schema: self.schema,
             quoted_schema,
             op_timeout: self.operation_timeout,
+            poll_interval: self.poll_interval,
+            stall_report: self.stall_report,
+            commits: tokio::sync::watch::Sender::new(0),
+            ping: self.notify_commits.then(|| ping.clone()),
+            pg_config: config,
+            #[cfg(feature = "postgres-tls")]
+            tls: self.tls,
+            listening: std::sync::Once::new(),
+            background: Mutex::new(Vec::new()),
+            stall: Mutex::new(None),
         });
         let deadline = Instant::now() + shared.op_timeout;
         let mut conn = shared.connection("connect", deadline).await?;
@@ -297,6 +343,10 @@ impl PostgresStorageBuilder {
         let writers = (0..self.writers)
             .map(|_| tokio::spawn(writer::run(shared.clone(), queue.clone(), limits)))
             .collect();
+        if self.notify_commits {
+            let notifier = tokio::spawn(live::notifier(Arc::downgrade(&shared), ping));
+            lock(&shared.background).push(notifier);
+        }
         tracing::info!(target = %shared.target, "connected PostgreSQL store");
         Ok(PostgresStorage {
             shared,
@@ -396,6 +446,14 @@ impl PostgresStorageBuilder {
 /// ```sql
 #[doc = sql::undo_events!()]
 /// ```
+/// A group with tagged events writes their tags in the same statement, and
+/// undoes them with their batch:
+/// ```sql
+#[doc = sql::insert_tagged_events!()]
+/// ```
+/// ```sql
+#[doc = sql::undo_tags!()]
+/// ```
 /// Settling a retried write whose earlier outcome was unknown:
 /// ```sql
 #[doc = sql::written_by!()]
@@ -407,7 +465,44 @@ impl PostgresStorageBuilder {
 /// ```sql
 #[doc = sql::bounds!()]
 /// ```
-/// `delete_events_to`, in one transaction with the bounds query:
+/// The read side ([`EventQueries`]): pages after an offset below the
+/// readers' horizon, by entity type or by tag, the heads, persistence ids,
+/// state changes, and commit hints:
+/// ```sql
+#[doc = sql::events_after!()]
+/// ```
+/// ```sql
+#[doc = sql::tagged_after!()]
+/// ```
+/// ```sql
+#[doc = sql::event_head!()]
+/// ```
+/// ```sql
+#[doc = sql::read_envelopes!()]
+/// ```
+/// ```sql
+#[doc = sql::persistence_ids!()]
+/// ```
+/// ```sql
+#[doc = sql::deleted_ids!()]
+/// ```
+/// ```sql
+#[doc = sql::states_after!()]
+/// ```
+/// ```sql
+#[doc = sql::state_head!()]
+/// ```
+/// ```sql
+#[doc = sql::notify!()]
+/// ```
+/// ```sql
+#[doc = sql::oldest_transaction!()]
+/// ```
+/// `delete_events_to`, in one transaction with the bounds query (and the
+/// tags of the events it removes):
+/// ```sql
+#[doc = sql::delete_tags!()]
+/// ```
 /// ```sql
 #[doc = sql::delete_events!()]
 /// ```
@@ -507,9 +602,26 @@ impl PostgresStorage {
             max_group_bytes: DEFAULT_MAX_GROUP_BYTES,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            notify_commits: true,
+            stall_report: DEFAULT_STALL_REPORT,
             #[cfg(feature = "postgres-tls")]
             tls: None,
         }
+    }
+
+    /// How long readers of this store have been held back by a transaction
+    /// still running in the database, when they are: events committed after
+    /// that transaction started wait until it ends (a reader never skips
+    /// them). `None` when readers are not held back, or not for longer than
+    /// [`PostgresStorageBuilder::reader_stall_warning`]; the store also logs
+    /// a warning naming the transaction then.
+    pub fn readers_held_back(&self) -> Option<Duration> {
+        let stall = lock(&self.shared.stall);
+        stall
+            .as_ref()
+            .filter(|s| s.confirmed)
+            .map(|s| s.since.elapsed())
     }
 
     /// The schema holding the store's tables, as configured (unquoted).
@@ -546,6 +658,9 @@ impl PostgresStorage {
                     unknown: false,
                 }));
             }
+        }
+        for task in std::mem::take(&mut *lock(&self.shared.background)) {
+            task.abort();
         }
         self.shared.pool.close();
         tracing::info!(target = %self.shared.target, "closed PostgreSQL store");
@@ -623,24 +738,112 @@ impl PostgresStorage {
     }
 
     /// Checks the events of a journal write and checksums them.
-    fn events(
-        pid: &PersistenceId,
-        entries: &[(SequenceId, &str, &[u8])],
-    ) -> Result<Vec<Event>, PersistError> {
-        validate_batch(pid, entries)?;
+    fn events(pid: &PersistenceId, entries: &[NewEvent<'_>]) -> Result<Vec<Event>, PersistError> {
+        let plain: Vec<(SequenceId, &str, &[u8])> = entries
+            .iter()
+            .map(|e| (e.sequence_id, e.event_type, e.payload))
+            .collect();
+        validate_batch(pid, &plain)?;
         refuse_nul(pid, "persistence id", &pid.0)?;
         entries
             .iter()
-            .map(|(seq, event_type, payload)| {
-                refuse_nul(pid, "event type", event_type)?;
+            .map(|e| {
+                refuse_nul(pid, "event type", e.event_type)?;
+                for tag in e.tags {
+                    refuse_nul(pid, "tag", tag)?;
+                }
+                let tags_blob = extras::encode_tags(e.tags);
+                let metadata = e.some_metadata().map(crate::Metadata::encode);
                 Ok(Event {
-                    sequence: seq.0,
-                    checksum: i64::from(checksum::event(pid.as_str(), seq.0, event_type, payload)),
-                    event_type: (*event_type).to_owned(),
-                    payload: payload.to_vec(),
+                    sequence: e.sequence_id.0,
+                    checksum: i64::from(checksum::event_with(
+                        pid.as_str(),
+                        e.sequence_id.0,
+                        e.event_type,
+                        e.payload,
+                        tags_blob.as_deref(),
+                        metadata.as_deref(),
+                    )),
+                    event_type: e.event_type.to_owned(),
+                    payload: e.payload.to_vec(),
+                    tags: e.tags.to_vec(),
+                    tags_blob,
+                    metadata,
                 })
             })
             .collect()
+    }
+
+    /// Notes whether readers are held back by a transaction older than the
+    /// events committed after it, and says so in the log when it lasts.
+    async fn watch_stall(&self, xmin: i64) {
+        let now = Instant::now();
+        let report = {
+            let mut stall = lock(&self.shared.stall);
+            let every = self.shared.stall_report;
+            match stall.as_mut() {
+                Some(s) if s.xmin == xmin => {
+                    let due = s.reported.is_none_or(|at| now - at >= every);
+                    if now - s.since >= every && due {
+                        s.reported = Some(now);
+                        Some(now - s.since)
+                    } else {
+                        None
+                    }
+                }
+                _ => {
+                    *stall = Some(Stall {
+                        xmin,
+                        since: now,
+                        reported: None,
+                        confirmed: false,
+                    });
+                    None
+                }
+            }
+        };
+        let Some(held) = report else { return };
+        let head = self.event_head().await.ok().map(Offset::as_pair);
+        if head.is_none_or(|(tx, _)| tx < xmin) {
+            // Nothing waits behind the old transaction.
+            return;
+        }
+        if let Some(s) = lock(&self.shared.stall).as_mut().filter(|s| s.xmin == xmin) {
+            s.confirmed = true;
+        }
+        let deadline = Instant::now() + self.shared.op_timeout;
+        let oldest = match self
+            .shared
+            .connection("find the oldest transaction", deadline)
+            .await
+        {
+            Ok(conn) => conn
+                .query_opt(sql::oldest_transaction!(), &[])
+                .await
+                .ok()
+                .flatten()
+                .map(|row| {
+                    let pid: i32 = row.try_get(0).unwrap_or_default();
+                    let age: Option<String> = row.try_get(1).ok();
+                    let state: Option<String> = row.try_get(2).ok();
+                    let query: Option<String> = row.try_get(3).ok();
+                    format!(
+                        "backend {pid}, running for {}, {}: {}",
+                        age.unwrap_or_default(),
+                        state.unwrap_or_default(),
+                        query.unwrap_or_default()
+                    )
+                }),
+            Err(_) => None,
+        };
+        tracing::warn!(
+            target = %self.shared.target,
+            held_back_ms = held.as_millis() as u64,
+            transaction = xmin,
+            oldest = oldest.as_deref().unwrap_or("unknown"),
+            "readers are held back by a transaction still running: events committed after it \
+             are delivered once it ends (nothing is skipped)"
+        );
     }
 }
 
@@ -664,9 +867,45 @@ pub(super) struct Shared {
     /// "postgres://host:port/database, schema \"s\"", for messages (no password).
     target: String,
     op_timeout: Duration,
+    poll_interval: Duration,
+    stall_report: Duration,
+    /// Bumped after every commit of this store, and by the listener for
+    /// other processes' commit hints: live queries wait on it.
+    commits: tokio::sync::watch::Sender<u64>,
+    /// Pings the notifier task (when commit hints are on).
+    ping: Option<Arc<tokio::sync::Notify>>,
+    /// For the listening connection, which is not pooled.
+    pg_config: tokio_postgres::Config,
+    #[cfg(feature = "postgres-tls")]
+    tls: Option<rustls::ClientConfig>,
+    /// Starts the listener, once.
+    listening: std::sync::Once,
+    /// The notifier and listener tasks, aborted on close.
+    background: Mutex<Vec<JoinHandle<()>>>,
+    /// Since when readers have been held back at one horizon, and when
+    /// that was last reported.
+    stall: Mutex<Option<Stall>>,
+}
+
+/// Readers held back by an old transaction.
+struct Stall {
+    xmin: i64,
+    since: Instant,
+    reported: Option<Instant>,
+    /// Events were seen waiting behind the transaction.
+    confirmed: bool,
 }
 
 impl Shared {
+    /// After a commit: wakes this process's live queries, and asks the
+    /// notifier to hint the others'.
+    fn committed(&self) {
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
+        if let Some(ping) = &self.ping {
+            ping.notify_one();
+        }
+    }
+
     /// A pooled connection, waiting no later than `deadline`.
     async fn connection(&self, what: &str, deadline: Instant) -> Result<Object, PersistError> {
         match tokio::time::timeout_at(deadline, self.pool.get()).await {
@@ -887,8 +1126,10 @@ impl JournalStorage for PostgresStorage {
         event_type: &str,
         payload: &[u8],
     ) -> Result<(), PersistError> {
-        validate_sequence(persistence_id, sequence_id)?;
-        let events = Self::events(persistence_id, &[(sequence_id, event_type, payload)])?;
+        let events = Self::events(
+            persistence_id,
+            &[NewEvent::new(sequence_id, event_type, payload)],
+        )?;
         self.submit(persistence_id, events).await
     }
 
@@ -897,7 +1138,20 @@ impl JournalStorage for PostgresStorage {
         persistence_id: &PersistenceId,
         entries: &[(SequenceId, &str, &[u8])],
     ) -> Result<(), PersistError> {
-        let events = Self::events(persistence_id, entries)?;
+        let entries: Vec<NewEvent<'_>> = entries
+            .iter()
+            .map(|(seq, event_type, payload)| NewEvent::new(*seq, event_type, payload))
+            .collect();
+        let events = Self::events(persistence_id, &entries)?;
+        self.submit(persistence_id, events).await
+    }
+
+    async fn write_events(
+        &self,
+        persistence_id: &PersistenceId,
+        events: &[NewEvent<'_>],
+    ) -> Result<(), PersistError> {
+        let events = Self::events(persistence_id, events)?;
         self.submit(persistence_id, events).await
     }
 
@@ -1002,6 +1256,11 @@ impl JournalStorage for PostgresStorage {
                 return Ok(Ok(()));
             }
             tx.execute(
+                &tx.prepare_cached(&sql.delete_tags).await?,
+                &[&persistence_id.0, &to_sequence.0],
+            )
+            .await?;
+            tx.execute(
                 &tx.prepare_cached(&sql.delete_events).await?,
                 &[&persistence_id.0, &to_sequence.0],
             )
@@ -1016,6 +1275,220 @@ impl JournalStorage for PostgresStorage {
             tx.commit().await?;
             Ok(Ok(()))
         })?
+    }
+}
+
+/// A page's horizon: everything of transactions older than `xmin` is final;
+/// for a full page, its last offset.
+fn horizon(xmin: i64, full_at: Option<Offset>) -> Offset {
+    full_at.unwrap_or_else(|| Offset::pair(xmin.saturating_sub(1), i64::MAX))
+}
+
+#[async_trait]
+impl EventQueries for PostgresStorage {
+    async fn read_events_after(
+        &self,
+        filter: &EventFilter,
+        after: Offset,
+        max: usize,
+    ) -> Result<EventPage, PersistError> {
+        let (tx, position) = after.as_pair();
+        let limit = i64::try_from(max.max(1)).unwrap_or(i64::MAX);
+        let (sql, key) = match filter {
+            EventFilter::All => (&self.shared.sql.events_after, None),
+            EventFilter::EntityType(entity) => {
+                (&self.shared.sql.events_after, Some(entity.as_str()))
+            }
+            EventFilter::Tag(tag) => (&self.shared.sql.tagged_after, Some(tag.as_str())),
+        };
+        let pid = PersistenceId(String::new());
+        let rows = with_conn!(self, "read the event log", &pid, |conn| {
+            let stmt = conn.prepare_cached(sql).await?;
+            conn.query(&stmt, &[&tx, &position, &limit, &key]).await
+        })?;
+        let mut xmin = 0i64;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            xmin = row.try_get(0).map_err(|e| {
+                self.shared
+                    .unavailable("the horizon of readers cannot be read", &e, false)
+            })?;
+            let Some(pid) = row.try_get::<_, Option<String>>(10).ok().flatten() else {
+                continue;
+            };
+            let pid = PersistenceId(pid);
+            if row.try_get::<_, Option<i64>>(1).ok().flatten().is_none() {
+                return Err(PersistError::CorruptEntry {
+                    sequence_id: SequenceId::ZERO,
+                    detail: format!(
+                        "{} tags an event of `{pid}` that is not stored",
+                        self.shared.target
+                    ),
+                });
+            }
+            events.push(read::envelope(row, 1, &pid)?);
+        }
+        let full = events.len() >= max;
+        let page_horizon = horizon(
+            xmin,
+            full.then(|| events.last().map(|e| e.offset)).flatten(),
+        );
+        if full {
+            *lock(&self.shared.stall) = None;
+        } else {
+            self.watch_stall(xmin).await;
+        }
+        Ok(EventPage::new(events, page_horizon))
+    }
+
+    async fn event_head(&self) -> Result<Offset, PersistError> {
+        let pid = PersistenceId(String::new());
+        let row = with_conn!(self, "read the head of the log", &pid, |conn| {
+            let stmt = conn.prepare_cached(&self.shared.sql.event_head).await?;
+            conn.query_opt(&stmt, &[]).await
+        })?;
+        Ok(match row {
+            Some(row) => Offset::pair(
+                row.try_get(0).unwrap_or_default(),
+                row.try_get(1).unwrap_or_default(),
+            ),
+            None => Offset::START,
+        })
+    }
+
+    async fn read_envelopes(
+        &self,
+        persistence_id: &PersistenceId,
+        from: SequenceId,
+        max: usize,
+    ) -> Result<Vec<EventEnvelope>, PersistError> {
+        if persistence_id.0.contains('\0') || max == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let rows = with_conn!(self, "read events", persistence_id, |conn| {
+            let stmt = conn.prepare_cached(&self.shared.sql.read_envelopes).await?;
+            conn.query(&stmt, &[&persistence_id.0, &from.0, &limit])
+                .await
+        })?;
+        let mut envelopes: Vec<EventEnvelope> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let envelope = read::envelope(row, 0, persistence_id)?;
+            if envelopes
+                .last()
+                .is_some_and(|last| last.sequence_id >= envelope.sequence_id)
+            {
+                return Err(PersistError::CorruptEntry {
+                    sequence_id: envelope.sequence_id,
+                    detail: format!(
+                        "{} returned event {} of `{persistence_id}` out of order: its index is damaged",
+                        self.shared.target, envelope.sequence_id.0
+                    ),
+                });
+            }
+            envelopes.push(envelope);
+        }
+        Ok(envelopes)
+    }
+
+    async fn read_persistence_ids(
+        &self,
+        entity_type: Option<&str>,
+        after: Option<&PersistenceId>,
+        max: usize,
+    ) -> Result<Vec<PersistenceId>, PersistError> {
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let after = after.map(|a| a.0.as_str());
+        let pid = PersistenceId(String::new());
+        let (with_events, deleted) = with_conn!(self, "read the persistence ids", &pid, |conn| {
+            let ids = conn
+                .prepare_cached(&self.shared.sql.persistence_ids)
+                .await?;
+            let with_events = conn.query(&ids, &[&after, &entity_type, &limit]).await?;
+            let gone = conn.prepare_cached(&self.shared.sql.deleted_ids).await?;
+            let deleted = conn.query(&gone, &[&after, &entity_type, &limit]).await?;
+            Ok((with_events, deleted))
+        })?;
+        let mut ids: Vec<String> = with_events
+            .iter()
+            .chain(&deleted)
+            .filter_map(|row| row.try_get::<_, String>(0).ok())
+            .collect();
+        ids.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        ids.dedup();
+        ids.truncate(max);
+        Ok(ids.into_iter().map(PersistenceId).collect())
+    }
+
+    async fn read_state_changes(
+        &self,
+        entity_type: Option<&str>,
+        after: Offset,
+        max: usize,
+    ) -> Result<StatePage, PersistError> {
+        let (tx, position) = after.as_pair();
+        let limit = i64::try_from(max.max(1)).unwrap_or(i64::MAX);
+        let pid = PersistenceId(String::new());
+        let rows = with_conn!(self, "read the state changes", &pid, |conn| {
+            let stmt = conn.prepare_cached(&self.shared.sql.states_after).await?;
+            conn.query(&stmt, &[&tx, &position, &limit, &entity_type])
+                .await
+        })?;
+        let mut xmin = 0i64;
+        let mut changes = Vec::with_capacity(rows.len());
+        for row in &rows {
+            xmin = row.try_get(0).unwrap_or_default();
+            let Some(id) = row.try_get::<_, Option<String>>(1).ok().flatten() else {
+                continue;
+            };
+            let pid = PersistenceId(id);
+            let payload = read::state(row, &pid, 2)?;
+            let tx_id: i64 = row.try_get(4).unwrap_or_default();
+            let position: i64 = row.try_get(5).unwrap_or_default();
+            let written_at: Option<i64> = row.try_get(6).ok().flatten();
+            changes.push(StateChange {
+                persistence_id: pid,
+                offset: Offset::pair(tx_id, position),
+                payload,
+                timestamp: from_micros(written_at.unwrap_or(0)),
+            });
+        }
+        let full = changes.len() >= max;
+        let page_horizon = horizon(
+            xmin,
+            full.then(|| changes.last().map(|c| c.offset)).flatten(),
+        );
+        Ok(StatePage::new(changes, page_horizon))
+    }
+
+    async fn state_head(&self) -> Result<Offset, PersistError> {
+        let pid = PersistenceId(String::new());
+        let row = with_conn!(self, "read the head of the state saves", &pid, |conn| {
+            let stmt = conn.prepare_cached(&self.shared.sql.state_head).await?;
+            conn.query_opt(&stmt, &[]).await
+        })?;
+        Ok(match row {
+            Some(row) => Offset::pair(
+                row.try_get(0).unwrap_or_default(),
+                row.try_get(1).unwrap_or_default(),
+            ),
+            None => Offset::START,
+        })
+    }
+
+    fn watch_commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        let shared = Arc::downgrade(&self.shared);
+        self.shared.listening.call_once(|| {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let listener = runtime.spawn(live::listener(shared));
+                lock(&self.shared.background).push(listener);
+            }
+        });
+        self.shared.commits.subscribe()
+    }
+
+    fn poll_interval(&self) -> Duration {
+        self.shared.poll_interval
     }
 }
 
@@ -1109,7 +1582,8 @@ impl StateStorage for PostgresStorage {
             let stmt = conn.prepare_cached(&self.shared.sql.load_state).await?;
             conn.query_opt(&stmt, &[&persistence_id.0]).await
         })?;
-        row.map(|row| read::state(&row, persistence_id)).transpose()
+        row.map(|row| read::state(&row, persistence_id, 0))
+            .transpose()
     }
 
     async fn delete_state(&self, persistence_id: &PersistenceId) -> Result<(), PersistError> {
@@ -1198,12 +1672,12 @@ mod tests {
     #[test]
     fn nul_characters_are_refused_before_any_io() {
         let pid = PersistenceId::new("A", "x\0y");
-        let err = PostgresStorage::events(&pid, &[(SequenceId(1), "E", b"")])
+        let err = PostgresStorage::events(&pid, &[NewEvent::new(SequenceId(1), "E", b"")])
             .err()
             .unwrap();
         assert!(matches!(err, PersistError::InvalidInput { .. }), "{err}");
         let pid = PersistenceId::new("A", "1");
-        let err = PostgresStorage::events(&pid, &[(SequenceId(1), "E\0", b"")])
+        let err = PostgresStorage::events(&pid, &[NewEvent::new(SequenceId(1), "E\0", b"")])
             .err()
             .unwrap();
         assert!(matches!(err, PersistError::InvalidInput { .. }), "{err}");

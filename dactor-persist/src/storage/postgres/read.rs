@@ -3,12 +3,42 @@
 
 use tokio_postgres::Row;
 
-use super::checksum;
-use crate::{JournalBounds, JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
+use super::{checksum, extras};
+use crate::query::{EventEnvelope, Offset, from_micros};
+use crate::{
+    JournalBounds, JournalEntry, Metadata, PersistError, PersistenceId, SequenceId, SnapshotEntry,
+};
 
-/// One journal row (`sequence, event_type, payload, checksum`), checked.
+/// One journal row (`sequence, event_type, payload, checksum, tags,
+/// metadata`, from column `at`), checked.
 pub(super) fn event(row: &Row, pid: &PersistenceId) -> Result<JournalEntry, PersistError> {
-    let sequence: i64 = row.try_get(0).map_err(|e| PersistError::CorruptEntry {
+    let checked = checked_event(row, 0, pid)?;
+    Ok(JournalEntry {
+        sequence_id: SequenceId(checked.sequence),
+        event_type: checked.event_type.to_owned(),
+        payload: checked.payload.to_vec(),
+    })
+}
+
+/// A journal row read back and checked; tags and metadata still in their
+/// stored form.
+pub(super) struct CheckedEvent<'r> {
+    pub(super) sequence: i64,
+    pub(super) event_type: &'r str,
+    pub(super) payload: &'r [u8],
+    pub(super) tags: Option<&'r [u8]>,
+    pub(super) metadata: Option<&'r [u8]>,
+}
+
+/// The event columns of a row from column `at` on (`sequence, event_type,
+/// payload, checksum, tags, metadata`), checked against the checksum as an
+/// event of `pid`.
+pub(super) fn checked_event<'r>(
+    row: &'r Row,
+    at: usize,
+    pid: &PersistenceId,
+) -> Result<CheckedEvent<'r>, PersistError> {
+    let sequence: i64 = row.try_get(at).map_err(|e| PersistError::CorruptEntry {
         sequence_id: SequenceId::ZERO,
         detail: format!("an event of `{pid}` has no readable sequence: {e}"),
     })?;
@@ -16,32 +46,87 @@ pub(super) fn event(row: &Row, pid: &PersistenceId) -> Result<JournalEntry, Pers
         sequence_id: SequenceId(sequence),
         detail,
     };
-    let event_type: &str = row.try_get(1).map_err(|e| {
+    let event_type: &str = row.try_get(at + 1).map_err(|e| {
         corrupt(format!(
             "the event type of `{pid}` at {sequence} cannot be read: {e}"
         ))
     })?;
-    let payload: &[u8] = row.try_get(2).map_err(|e| {
+    let payload: &[u8] = row.try_get(at + 2).map_err(|e| {
         corrupt(format!(
             "the payload of event `{event_type}` of `{pid}` at {sequence} cannot be read: {e}"
         ))
     })?;
-    let stored: i64 = row.try_get(3).map_err(|e| {
+    let stored: i64 = row.try_get(at + 3).map_err(|e| {
         corrupt(format!(
             "the checksum of event `{event_type}` of `{pid}` at {sequence} cannot be read: {e}"
         ))
     })?;
-    let expected = checksum::event(pid.as_str(), sequence, event_type, payload);
+    let extras = (
+        row.try_get::<_, Option<&[u8]>>(at + 4),
+        row.try_get::<_, Option<&[u8]>>(at + 5),
+    );
+    let (Ok(tags), Ok(metadata)) = extras else {
+        return Err(corrupt(format!(
+            "the tags or metadata of event `{event_type}` of `{pid}` at {sequence} cannot be read"
+        )));
+    };
+    let expected =
+        checksum::event_with(pid.as_str(), sequence, event_type, payload, tags, metadata);
     if stored != i64::from(expected) {
         return Err(corrupt(format!(
             "event `{event_type}` of `{pid}` at {sequence} fails its checksum \
              (stored {stored}, computed {expected}): the row is damaged"
         )));
     }
-    Ok(JournalEntry {
-        sequence_id: SequenceId(sequence),
-        event_type: event_type.to_owned(),
-        payload: payload.to_vec(),
+    Ok(CheckedEvent {
+        sequence,
+        event_type,
+        payload,
+        tags,
+        metadata,
+    })
+}
+
+/// An envelope from a row: the event columns from `at`, then `tx_id,
+/// position, written_at` (microseconds).
+pub(super) fn envelope(
+    row: &Row,
+    at: usize,
+    pid: &PersistenceId,
+) -> Result<EventEnvelope, PersistError> {
+    let event = checked_event(row, at, pid)?;
+    let corrupt = |what: &str, e: String| PersistError::CorruptEntry {
+        sequence_id: SequenceId(event.sequence),
+        detail: format!("the {what} of event {} of `{pid}`: {e}", event.sequence),
+    };
+    let place = (
+        row.try_get::<_, i64>(at + 6),
+        row.try_get::<_, i64>(at + 7),
+        row.try_get::<_, Option<i64>>(at + 8),
+    );
+    let (Ok(tx_id), Ok(position), Ok(written_at)) = place else {
+        return Err(corrupt(
+            "place in the global order",
+            "cannot be read".into(),
+        ));
+    };
+    let tags = match event.tags {
+        Some(bytes) => extras::decode_tags(bytes).map_err(|e| corrupt("tags", e.to_string()))?,
+        None => Vec::new(),
+    };
+    let metadata = match event.metadata {
+        Some(bytes) => Metadata::decode(bytes).map_err(|e| corrupt("metadata", e.to_string()))?,
+        None => Metadata::default(),
+    };
+    Ok(EventEnvelope {
+        persistence_id: pid.clone(),
+        sequence_id: SequenceId(event.sequence),
+        offset: Offset::pair(tx_id, position),
+        event_type: event.event_type.to_owned(),
+        payload: event.payload.to_vec(),
+        timestamp: from_micros(written_at.unwrap_or(0)),
+        tags,
+        metadata,
     })
 }
 
@@ -75,17 +160,17 @@ pub(super) fn snapshot(row: &Row, pid: &PersistenceId) -> Result<SnapshotEntry, 
     })
 }
 
-/// One state row (`payload, checksum`), checked.
-pub(super) fn state(row: &Row, pid: &PersistenceId) -> Result<Vec<u8>, PersistError> {
+/// One state row (`payload, checksum` from column `at`), checked.
+pub(super) fn state(row: &Row, pid: &PersistenceId, at: usize) -> Result<Vec<u8>, PersistError> {
     let corrupt = |detail: String| PersistError::CorruptState {
         persistence_id: pid.clone(),
         detail,
     };
     let payload: &[u8] = row
-        .try_get(0)
+        .try_get(at)
         .map_err(|e| corrupt(format!("the payload cannot be read: {e}")))?;
     let stored: i64 = row
-        .try_get(1)
+        .try_get(at + 1)
         .map_err(|e| corrupt(format!("the checksum cannot be read: {e}")))?;
     let expected = checksum::state(pid.as_str(), payload);
     if stored != i64::from(expected) {

@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "checksums_cover_ids",
         include_str!("../../../migrations/postgres/0002_checksums_cover_ids.sql"),
     ),
+    (
+        3,
+        "event_queries",
+        include_str!("../../../migrations/postgres/0003_event_queries.sql"),
+    ),
 ];
 
 /// Migration 2's triggers, for PostgreSQL itself (the Postgres-wire

@@ -31,14 +31,18 @@ macro_rules! meta_checksum {
 /// element per event). A row whose sequence was deleted (used up) is filtered
 /// out; a row whose key is taken is skipped by `ON CONFLICT DO NOTHING`. The
 /// rows stored come back as (write_id, sequence): every request has its own
-/// write_id, so each outcome is attributed exactly.
+/// write_id, so each outcome is attributed exactly. The transaction id is
+/// drawn once for the statement; the position and write time are the
+/// columns' defaults.
 macro_rules! insert_events {
     () => {
         "INSERT INTO {schema}.journal
-    (persistence_id, sequence, event_type, payload, checksum, write_id)
-SELECT e.persistence_id, e.sequence, e.event_type, e.payload, e.checksum, e.write_id
-FROM unnest($1::TEXT[], $2::BIGINT[], $3::TEXT[], $4::BYTEA[], $5::BIGINT[], $6::BIGINT[])
-    AS e (persistence_id, sequence, event_type, payload, checksum, write_id)
+    (persistence_id, sequence, event_type, payload, checksum, write_id, tags, metadata, tx_id)
+SELECT e.persistence_id, e.sequence, e.event_type, e.payload, e.checksum, e.write_id,
+       e.tags, e.metadata, (SELECT pg_current_xact_id()::TEXT::BIGINT)
+FROM unnest($1::TEXT[], $2::BIGINT[], $3::TEXT[], $4::BYTEA[], $5::BIGINT[], $6::BIGINT[],
+            $7::BYTEA[], $8::BYTEA[])
+    AS e (persistence_id, sequence, event_type, payload, checksum, write_id, tags, metadata)
 WHERE NOT EXISTS (
     SELECT 1 FROM {schema}.journal_meta m
     WHERE m.persistence_id = e.persistence_id AND m.deleted_to >= e.sequence)
@@ -47,13 +51,42 @@ RETURNING write_id, sequence"
     };
 }
 
-/// Appends one event: [`insert_events!`] for a group of a single write of a
-/// single event, the commonest case when few actors write, without the arrays.
+/// [`insert_events!`] for a group with tagged events: the tags of the rows
+/// stored go to `event_tags` in the same statement (parallel arrays: tag,
+/// persistence id, sequence), at the events' places in the global order.
+macro_rules! insert_tagged_events {
+    () => {
+        "WITH stored AS (
+    INSERT INTO {schema}.journal
+        (persistence_id, sequence, event_type, payload, checksum, write_id, tags, metadata, tx_id)
+    SELECT e.persistence_id, e.sequence, e.event_type, e.payload, e.checksum, e.write_id,
+           e.tags, e.metadata, (SELECT pg_current_xact_id()::TEXT::BIGINT)
+    FROM unnest($1::TEXT[], $2::BIGINT[], $3::TEXT[], $4::BYTEA[], $5::BIGINT[], $6::BIGINT[],
+                $7::BYTEA[], $8::BYTEA[])
+        AS e (persistence_id, sequence, event_type, payload, checksum, write_id, tags, metadata)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM {schema}.journal_meta m
+        WHERE m.persistence_id = e.persistence_id AND m.deleted_to >= e.sequence)
+    ON CONFLICT (persistence_id, sequence) DO NOTHING
+    RETURNING write_id, sequence, persistence_id, tx_id, position
+), tagged AS (
+    INSERT INTO {schema}.event_tags (tag, tx_id, position, persistence_id, sequence)
+    SELECT t.tag, s.tx_id, s.position, s.persistence_id, s.sequence
+    FROM unnest($9::TEXT[], $10::TEXT[], $11::BIGINT[]) AS t (tag, persistence_id, sequence)
+    JOIN stored s ON s.persistence_id = t.persistence_id AND s.sequence = t.sequence
+)
+SELECT write_id, sequence FROM stored"
+    };
+}
+
+/// Appends one event without tags: [`insert_events!`] for a group of a
+/// single write of a single event, the commonest case when few actors
+/// write, without the arrays.
 macro_rules! insert_event {
     () => {
         "INSERT INTO {schema}.journal
-    (persistence_id, sequence, event_type, payload, checksum, write_id)
-SELECT $1::TEXT, $2::BIGINT, $3::TEXT, $4::BYTEA, $5::BIGINT, $6::BIGINT
+    (persistence_id, sequence, event_type, payload, checksum, write_id, metadata)
+SELECT $1::TEXT, $2::BIGINT, $3::TEXT, $4::BYTEA, $5::BIGINT, $6::BIGINT, $7::BYTEA
 WHERE NOT EXISTS (
     SELECT 1 FROM {schema}.journal_meta m
     WHERE m.persistence_id = $1::TEXT AND m.deleted_to >= $2::BIGINT)
@@ -68,6 +101,15 @@ macro_rules! undo_events {
     () => {
         "DELETE FROM {schema}.journal
 WHERE persistence_id = $1 AND sequence = ANY($2::BIGINT[]) AND write_id = $3"
+    };
+}
+
+/// The tags of the rows [`undo_events!`] undoes.
+macro_rules! undo_tags {
+    () => {
+        "DELETE FROM {schema}.event_tags
+WHERE persistence_id = $1 AND sequence = ANY($2::BIGINT[])
+  AND tx_id = pg_current_xact_id()::TEXT::BIGINT"
     };
 }
 
@@ -92,10 +134,176 @@ WHERE persistence_id = $1 AND sequence = ANY($2::BIGINT[])"
 /// One page of a journal, ascending.
 macro_rules! read_events {
     () => {
-        "SELECT sequence, event_type, payload, checksum FROM {schema}.journal
+        "SELECT sequence, event_type, payload, checksum, tags, metadata FROM {schema}.journal
 WHERE persistence_id = $1 AND sequence >= $2
 ORDER BY sequence
 LIMIT $3"
+    };
+}
+
+/// One page of a journal as envelopes: [`read_events!`], then the event's
+/// place in the global order and its write time (microseconds).
+macro_rules! read_envelopes {
+    () => {
+        "SELECT sequence, event_type, payload, checksum, tags, metadata, tx_id, position,
+       (extract(epoch FROM written_at) * 1000000)::BIGINT
+FROM {schema}.journal
+WHERE persistence_id = $1 AND sequence >= $2
+ORDER BY sequence
+LIMIT $3"
+    };
+}
+
+/// The oldest transaction still running, as the horizon of readers: every
+/// event of an older transaction is final (committed or rolled back).
+macro_rules! horizon {
+    () => {
+        "pg_snapshot_xmin(pg_current_snapshot())::TEXT::BIGINT"
+    };
+}
+
+/// One page of events after (tx_id, position) = ($1, $2), in the global
+/// order, of transactions older than the horizon (the first column of
+/// every row; one row with NULL events when there are none). Then the
+/// events as [`read_envelopes!`] reads them, with their persistence id.
+/// `$4` filters by entity type (NULL: every event).
+macro_rules! events_after {
+    () => {
+        concat!(
+            "WITH h AS (SELECT ",
+            $crate::storage::postgres::sql::horizon!(),
+            " AS xmin)
+SELECT h.xmin, e.sequence, e.event_type, e.payload, e.checksum, e.tags, e.metadata, e.tx_id,
+       e.position, e.written_at_us, e.persistence_id
+FROM h LEFT JOIN LATERAL (
+    SELECT j.sequence, j.event_type, j.payload, j.checksum, j.tags, j.metadata, j.tx_id,
+           j.position, (extract(epoch FROM j.written_at) * 1000000)::BIGINT AS written_at_us,
+           j.persistence_id
+    FROM {schema}.journal j
+    WHERE (j.tx_id, j.position) > ($1, $2) AND j.tx_id < h.xmin
+      AND ($4::TEXT IS NULL OR split_part(j.persistence_id, ':', 1) = $4::TEXT)
+    ORDER BY j.tx_id, j.position
+    LIMIT $3
+) e ON true
+ORDER BY e.tx_id, e.position"
+        )
+    };
+}
+
+/// As [`events_after!`], the events of one tag (`$4`).
+macro_rules! tagged_after {
+    () => {
+        concat!(
+            "WITH h AS (SELECT ",
+            $crate::storage::postgres::sql::horizon!(),
+            " AS xmin)
+SELECT h.xmin, e.sequence, e.event_type, e.payload, e.checksum, e.tags, e.metadata, e.tx_id,
+       e.position, e.written_at_us, e.persistence_id
+FROM h LEFT JOIN LATERAL (
+    SELECT j.sequence, j.event_type, j.payload, j.checksum, j.tags, j.metadata, t.tx_id,
+           t.position, (extract(epoch FROM j.written_at) * 1000000)::BIGINT AS written_at_us,
+           t.persistence_id
+    FROM {schema}.event_tags t
+    LEFT JOIN {schema}.journal j
+        ON j.persistence_id = t.persistence_id AND j.sequence = t.sequence
+    WHERE t.tag = $4 AND (t.tx_id, t.position) > ($1, $2) AND t.tx_id < h.xmin
+    ORDER BY t.tx_id, t.position
+    LIMIT $3
+) e ON true
+ORDER BY e.tx_id, e.position"
+        )
+    };
+}
+
+/// The place of the newest event committed (none: no row).
+macro_rules! event_head {
+    () => {
+        "SELECT tx_id, position FROM {schema}.journal ORDER BY tx_id DESC, position DESC LIMIT 1"
+    };
+}
+
+/// Up to `$3` persistence ids with events after `$1` (NULL: from the first)
+/// in byte order, optionally of one entity type (`$2`): a skip scan of the
+/// journal's key, one index probe per id.
+macro_rules! persistence_ids {
+    () => {
+        "WITH RECURSIVE ids (pid) AS (
+    (SELECT persistence_id FROM {schema}.journal
+     WHERE ($1::TEXT IS NULL OR persistence_id > $1::TEXT)
+       AND ($2::TEXT IS NULL OR persistence_id >= $2::TEXT)
+     ORDER BY persistence_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT persistence_id FROM {schema}.journal
+            WHERE persistence_id > ids.pid ORDER BY persistence_id LIMIT 1)
+    FROM ids
+    WHERE ids.pid IS NOT NULL
+      AND ($2::TEXT IS NULL OR ids.pid < $2::TEXT || ';')
+)
+SELECT pid FROM ids
+WHERE pid IS NOT NULL AND ($2::TEXT IS NULL OR split_part(pid, ':', 1) = $2::TEXT)
+LIMIT $3"
+    };
+}
+
+/// The persistence ids whose events were all deleted (kept in the
+/// bookkeeping), as [`persistence_ids!`] pages them.
+macro_rules! deleted_ids {
+    () => {
+        "SELECT persistence_id FROM {schema}.journal_meta
+WHERE ($1::TEXT IS NULL OR persistence_id > $1::TEXT)
+  AND ($2::TEXT IS NULL OR split_part(persistence_id, ':', 1) = $2::TEXT)
+  AND highest > 0
+ORDER BY persistence_id LIMIT $3"
+    };
+}
+
+/// One page of durable-state changes after ($1, $2), as [`events_after!`]
+/// reads events; `$4` filters by entity type.
+macro_rules! states_after {
+    () => {
+        concat!(
+            "WITH h AS (SELECT ",
+            $crate::storage::postgres::sql::horizon!(),
+            " AS xmin)
+SELECT h.xmin, s.persistence_id, s.payload, s.checksum, s.tx_id, s.position, s.written_at_us
+FROM h LEFT JOIN LATERAL (
+    SELECT persistence_id, payload, checksum, tx_id, position,
+           (extract(epoch FROM written_at) * 1000000)::BIGINT AS written_at_us
+    FROM {schema}.states
+    WHERE (tx_id, position) > ($1, $2) AND tx_id < h.xmin
+      AND ($4::TEXT IS NULL OR split_part(persistence_id, ':', 1) = $4::TEXT)
+    ORDER BY tx_id, position
+    LIMIT $3
+) s ON true
+ORDER BY s.tx_id, s.position"
+        )
+    };
+}
+
+/// The place of the newest state save committed.
+macro_rules! state_head {
+    () => {
+        "SELECT tx_id, position FROM {schema}.states ORDER BY tx_id DESC, position DESC LIMIT 1"
+    };
+}
+
+/// A hint to live readers in other processes, sent after a commit (never in
+/// the writing transaction: a `NOTIFY` there would serialize all commits).
+macro_rules! notify {
+    () => {
+        "SELECT pg_notify('dactor_persist', $1)"
+    };
+}
+
+/// The transaction that holds readers back: the oldest running one, with
+/// what it is doing (for the log).
+macro_rules! oldest_transaction {
+    () => {
+        "SELECT pid, (now() - xact_start)::TEXT, state, left(query, 80)
+FROM pg_stat_activity
+WHERE backend_xid IS NOT NULL
+ORDER BY age(backend_xid) DESC
+LIMIT 1"
     };
 }
 
@@ -116,6 +324,13 @@ macro_rules! bounds {
 FROM (SELECT 1) AS one
 LEFT JOIN {schema}.journal_meta m ON m.persistence_id = $1"
         )
+    };
+}
+
+/// Removes the tags of the events [`delete_events!`] removes.
+macro_rules! delete_tags {
+    () => {
+        "DELETE FROM {schema}.event_tags WHERE persistence_id = $1 AND sequence <= $2"
     };
 }
 
@@ -170,13 +385,15 @@ macro_rules! delete_snapshots {
     };
 }
 
-/// Saves a durable state, replacing the previous one.
+/// Saves a durable state, replacing the previous one, at a new place in
+/// the order of saves.
 macro_rules! save_state {
     () => {
         "INSERT INTO {schema}.states AS s (persistence_id, payload, checksum)
 VALUES ($1, $2, $3)
 ON CONFLICT (persistence_id) DO UPDATE SET
-    payload = EXCLUDED.payload, checksum = EXCLUDED.checksum"
+    payload = EXCLUDED.payload, checksum = EXCLUDED.checksum,
+    tx_id = EXCLUDED.tx_id, position = EXCLUDED.position, written_at = EXCLUDED.written_at"
     };
 }
 
@@ -310,6 +527,11 @@ pub(super) use {
     record_version, save_snapshot, save_state, schema_exists, schema_version, undo_events,
     undoing_batch, upsert_meta, version_table_exists, written_by,
 };
+pub(super) use {
+    delete_tags, deleted_ids, event_head, events_after, horizon, insert_tagged_events, notify,
+    oldest_transaction, persistence_ids, read_envelopes, state_head, states_after, tagged_after,
+    undo_tags,
+};
 
 /// The statements with the schema's quoted name filled in, built once.
 #[derive(Debug)]
@@ -317,7 +539,18 @@ pub(super) struct Statements {
     pub(super) insert_events: String,
     pub(super) insert_event: String,
     pub(super) undo_events: String,
+    pub(super) undo_tags: String,
     pub(super) undoing_batch: String,
+    pub(super) insert_tagged_events: String,
+    pub(super) read_envelopes: String,
+    pub(super) events_after: String,
+    pub(super) tagged_after: String,
+    pub(super) event_head: String,
+    pub(super) persistence_ids: String,
+    pub(super) deleted_ids: String,
+    pub(super) states_after: String,
+    pub(super) state_head: String,
+    pub(super) delete_tags: String,
     pub(super) written_by: String,
     pub(super) read_events: String,
     pub(super) bounds: String,
@@ -339,7 +572,18 @@ impl Statements {
             insert_events: s(insert_events!()),
             insert_event: s(insert_event!()),
             undo_events: s(undo_events!()),
+            undo_tags: s(undo_tags!()),
             undoing_batch: s(undoing_batch!()),
+            insert_tagged_events: s(insert_tagged_events!()),
+            read_envelopes: s(read_envelopes!()),
+            events_after: s(events_after!()),
+            tagged_after: s(tagged_after!()),
+            event_head: s(event_head!()),
+            persistence_ids: s(persistence_ids!()),
+            deleted_ids: s(deleted_ids!()),
+            states_after: s(states_after!()),
+            state_head: s(state_head!()),
+            delete_tags: s(delete_tags!()),
             written_by: s(written_by!()),
             read_events: s(read_events!()),
             bounds: s(bounds!()),

@@ -40,6 +40,10 @@ pub(super) struct Event {
     pub(super) event_type: String,
     pub(super) payload: Vec<u8>,
     pub(super) checksum: i64,
+    pub(super) tags: Vec<String>,
+    /// The stored forms of the tags and the metadata (`None`: none).
+    pub(super) tags_blob: Option<Vec<u8>>,
+    pub(super) metadata: Option<Vec<u8>>,
 }
 
 /// A journal write (one event or one atomic batch of one id) and the caller
@@ -176,6 +180,9 @@ impl Shared {
     async fn store_group(&self, group: Vec<Request>) {
         let deadline = Instant::now() + self.op_timeout;
         let outcomes = self.try_group(&group, deadline, true).await;
+        if outcomes.iter().any(Result::is_ok) {
+            self.committed();
+        }
         for (request, outcome) in group.into_iter().zip(outcomes) {
             let _ = request.ack.send(outcome);
         }
@@ -278,15 +285,17 @@ impl Shared {
     ) -> Result<HashSet<(i64, i64)>, tokio_postgres::Error> {
         if let [request] = group
             && let [event] = request.events.as_slice()
+            && event.tags.is_empty()
         {
             let stmt = conn.prepare_cached(&self.sql.insert_event).await?;
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
                 &request.pid.0,
                 &event.sequence,
                 &event.event_type,
                 &event.payload,
                 &event.checksum,
                 &request.write_id,
+                &event.metadata,
             ];
             let row = conn.query_opt(&stmt, &params).await?;
             return match row {
@@ -301,6 +310,10 @@ impl Shared {
         let mut payloads: Vec<&[u8]> = Vec::with_capacity(rows);
         let mut checksums: Vec<i64> = Vec::with_capacity(rows);
         let mut write_ids: Vec<i64> = Vec::with_capacity(rows);
+        let mut tag_blobs: Vec<Option<&[u8]>> = Vec::with_capacity(rows);
+        let mut metadata: Vec<Option<&[u8]>> = Vec::with_capacity(rows);
+        // The tags one by one: (tag, persistence id, sequence).
+        let (mut tags, mut tag_pids, mut tag_seqs) = (Vec::new(), Vec::new(), Vec::new());
         for request in group {
             for event in &request.events {
                 pids.push(&request.pid.0);
@@ -309,10 +322,30 @@ impl Shared {
                 payloads.push(&event.payload);
                 checksums.push(event.checksum);
                 write_ids.push(request.write_id);
+                tag_blobs.push(event.tags_blob.as_deref());
+                metadata.push(event.metadata.as_deref());
+                for tag in &event.tags {
+                    tags.push(tag.as_str());
+                    tag_pids.push(request.pid.0.as_str());
+                    tag_seqs.push(event.sequence);
+                }
             }
         }
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
-            [&pids, &seqs, &types, &payloads, &checksums, &write_ids];
+        let tagged = !tags.is_empty();
+        let sql = if tagged {
+            &self.sql.insert_tagged_events
+        } else {
+            &self.sql.insert_events
+        };
+        let plain: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+            &pids, &seqs, &types, &payloads, &checksums, &write_ids, &tag_blobs, &metadata,
+        ];
+        let with_tags: [&(dyn tokio_postgres::types::ToSql + Sync); 11] = [
+            &pids, &seqs, &types, &payloads, &checksums, &write_ids, &tag_blobs, &metadata, &tags,
+            &tag_pids, &tag_seqs,
+        ];
+        let params: &[&(dyn tokio_postgres::types::ToSql + Sync)] =
+            if tagged { &with_tags } else { &plain };
         let collect = |rows: Vec<tokio_postgres::Row>| -> Result<HashSet<(i64, i64)>, _> {
             rows.iter()
                 .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
@@ -322,12 +355,12 @@ impl Shared {
         let batches = group.iter().any(|r| r.events.len() > 1);
         if !batches {
             // Each request is one row: one autocommit statement is atomic for each.
-            let stmt = conn.prepare_cached(&self.sql.insert_events).await?;
-            return collect(conn.query(&stmt, &params).await?);
+            let stmt = conn.prepare_cached(sql).await?;
+            return collect(conn.query(&stmt, params).await?);
         }
         let tx = conn.transaction().await?;
-        let stmt = tx.prepare_cached(&self.sql.insert_events).await?;
-        let stored = collect(tx.query(&stmt, &params).await?)?;
+        let stmt = tx.prepare_cached(sql).await?;
+        let stored = collect(tx.query(&stmt, params).await?)?;
         let mut undoing = false;
         for request in group {
             let count = request
@@ -345,6 +378,10 @@ impl Shared {
                 let seqs: Vec<i64> = request.events.iter().map(|e| e.sequence).collect();
                 tx.execute(&undo, &[&request.pid.0, &seqs, &request.write_id])
                     .await?;
+                if tagged {
+                    let undo = tx.prepare_cached(&self.sql.undo_tags).await?;
+                    tx.execute(&undo, &[&request.pid.0, &seqs]).await?;
+                }
             }
         }
         tx.commit().await?;
@@ -455,6 +492,9 @@ mod tests {
                     event_type: "E".into(),
                     payload: Vec::new(),
                     checksum: 0,
+                    tags: Vec::new(),
+                    tags_blob: None,
+                    metadata: None,
                 })
                 .collect(),
             write_id: 0,
