@@ -43,6 +43,10 @@ pub struct EventPage {
     /// here is in this page or an earlier one, and no event will ever be
     /// added at or below it. For a full page, the last event's offset.
     pub horizon: Offset,
+    /// Events are committed above the horizon but not final yet (an older
+    /// transaction still runs): a live query reads again soon rather than
+    /// waiting for a hint, since the end of that transaction sends none.
+    pub held_back: bool,
 }
 
 /// One page of a state-changes query.
@@ -58,7 +62,18 @@ pub struct StatePage {
 impl EventPage {
     /// A page.
     pub fn new(events: Vec<EventEnvelope>, horizon: Offset) -> Self {
-        Self { events, horizon }
+        Self {
+            events,
+            horizon,
+            held_back: false,
+        }
+    }
+
+    /// The page, marked as held back (see [`EventPage::held_back`]).
+    #[must_use]
+    pub fn held_back(mut self, held_back: bool) -> Self {
+        self.held_back = held_back;
+        self
     }
 }
 
@@ -155,7 +170,8 @@ pub trait EventQueries: JournalStorage {
     fn watch_commits(&self) -> watch::Receiver<u64>;
 
     /// How often a live query that is caught up reads again without a
-    /// hint. Default: 1 s.
+    /// hint (a tenth of it, at most 100 ms, while its pages are
+    /// [held back](EventPage::held_back)). Default: 1 s.
     fn poll_interval(&self) -> Duration {
         Duration::from_secs(1)
     }

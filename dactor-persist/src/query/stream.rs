@@ -208,6 +208,11 @@ enum Head {
     At(Offset),
 }
 
+/// How often a live query reads while its pages are held back.
+fn held_back_poll(poll: Duration) -> Duration {
+    (poll / 10).min(Duration::from_millis(100))
+}
+
 /// Waits until the store reports a commit, or for the poll interval.
 async fn wait_for_commits(commits: &mut watch::Receiver<u64>, poll: Duration) {
     tokio::select! {
@@ -306,13 +311,13 @@ impl EventStream {
             self.done = true;
             return Ok(());
         }
-        let page = self
+        let mut page = self
             .source
             .read_events_after(&self.filter, self.after, self.page)
             .await?;
         let full = page.events.len() >= self.page;
         let mut last = self.after;
-        for event in page.events {
+        for event in std::mem::take(&mut page.events) {
             if event.offset <= last {
                 return Err(disorder(
                     "event",
@@ -343,7 +348,13 @@ impl EventStream {
         }
         if self.buffer.is_empty() && !self.done {
             // Caught up (live), or the head is not final yet (current).
-            wait_for_commits(&mut self.commits, self.source.poll_interval()).await;
+            let poll = self.source.poll_interval();
+            let poll = if page.held_back {
+                held_back_poll(poll)
+            } else {
+                poll
+            };
+            wait_for_commits(&mut self.commits, poll).await;
         }
         Ok(())
     }

@@ -26,6 +26,10 @@ pub fn trials() -> Vec<Trial> {
             unrelated,
         ),
         trial(
+            "late_commit::another_process_commit_wakes_live_readers",
+            notified,
+        ),
+        trial(
             "late_commit::sixteen_slow_writers_and_a_resuming_reader",
             stress,
         ),
@@ -196,6 +200,47 @@ async fn unrelated() {
     let _ = deliveries(&mut live, Duration::from_millis(100)).await;
     assert_eq!(store.readers_held_back(), None, "no longer held back");
     store.close().await;
+}
+
+async fn notified() {
+    use dactor_persist::query::EventQueries;
+    let schema = Schema::new("notify");
+    let writer = schema.store().await;
+    // Another node: its own pool and connections, polling only once a minute.
+    let reader = Arc::new(
+        schema
+            .builder()
+            .poll_interval(Duration::from_secs(60))
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let mut commits = reader.watch_commits();
+    // The listener says once that it listens (commits may have been missed).
+    tokio::time::timeout(Duration::from_secs(10), commits.changed())
+        .await
+        .expect("the listener started")
+        .unwrap();
+    commits.borrow_and_update();
+    writer
+        .write_event(&PersistenceId::new("Hint", "1"), SequenceId(1), "E", b"x")
+        .await
+        .unwrap();
+    // The reader wrote nothing: only the writer's hint can change its watch.
+    tokio::time::timeout(Duration::from_secs(10), commits.changed())
+        .await
+        .expect("the other store's commit hint reached this store")
+        .unwrap();
+    let journal = ReadJournal::new(reader.clone());
+    let mut live = journal.events_by_entity_type("Hint", Offset::START);
+    let e = tokio::time::timeout(Duration::from_secs(10), live.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.persistence_id.as_str(), "Hint:1");
+    writer.close().await;
+    reader.close().await;
 }
 
 async fn stress() {

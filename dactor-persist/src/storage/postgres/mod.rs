@@ -1307,12 +1307,18 @@ impl EventQueries for PostgresStorage {
             conn.query(&stmt, &[&tx, &position, &limit, &key]).await
         })?;
         let mut xmin = 0i64;
+        let mut held_back = false;
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
             xmin = row.try_get(0).map_err(|e| {
                 self.shared
                     .unavailable("the horizon of readers cannot be read", &e, false)
             })?;
+            held_back = row
+                .try_get::<_, Option<bool>>(11)
+                .ok()
+                .flatten()
+                .unwrap_or(false);
             let Some(pid) = row.try_get::<_, Option<String>>(10).ok().flatten() else {
                 continue;
             };
@@ -1338,7 +1344,7 @@ impl EventQueries for PostgresStorage {
         } else {
             self.watch_stall(xmin).await;
         }
-        Ok(EventPage::new(events, page_horizon))
+        Ok(EventPage::new(events, page_horizon).held_back(held_back))
     }
 
     async fn event_head(&self) -> Result<Offset, PersistError> {

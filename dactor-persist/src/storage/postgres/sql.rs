@@ -165,16 +165,18 @@ macro_rules! horizon {
 /// One page of events after (tx_id, position) = ($1, $2), in the global
 /// order, of transactions older than the horizon (the first column of
 /// every row; one row with NULL events when there are none). Then the
-/// events as [`read_envelopes!`] reads them, with their persistence id.
+/// events as [`read_envelopes!`] reads them, with their persistence id, and
+/// whether events are committed above the horizon (held back).
 /// `$4` filters by entity type (NULL: every event).
 macro_rules! events_after {
     () => {
         concat!(
-            "WITH h AS (SELECT ",
+            "WITH x AS (SELECT ",
             $crate::storage::postgres::sql::horizon!(),
-            " AS xmin)
+            " AS xmin),
+h AS (SELECT xmin, (SELECT max(tx_id) FROM {schema}.journal) >= xmin AS held FROM x)
 SELECT h.xmin, e.sequence, e.event_type, e.payload, e.checksum, e.tags, e.metadata, e.tx_id,
-       e.position, e.written_at_us, e.persistence_id
+       e.position, e.written_at_us, e.persistence_id, h.held
 FROM h LEFT JOIN LATERAL (
     SELECT j.sequence, j.event_type, j.payload, j.checksum, j.tags, j.metadata, j.tx_id,
            j.position, (extract(epoch FROM j.written_at) * 1000000)::BIGINT AS written_at_us,
@@ -194,11 +196,12 @@ ORDER BY e.tx_id, e.position"
 macro_rules! tagged_after {
     () => {
         concat!(
-            "WITH h AS (SELECT ",
+            "WITH x AS (SELECT ",
             $crate::storage::postgres::sql::horizon!(),
-            " AS xmin)
+            " AS xmin),
+h AS (SELECT xmin, (SELECT max(tx_id) FROM {schema}.journal) >= xmin AS held FROM x)
 SELECT h.xmin, e.sequence, e.event_type, e.payload, e.checksum, e.tags, e.metadata, e.tx_id,
-       e.position, e.written_at_us, e.persistence_id
+       e.position, e.written_at_us, e.persistence_id, h.held
 FROM h LEFT JOIN LATERAL (
     SELECT j.sequence, j.event_type, j.payload, j.checksum, j.tags, j.metadata, t.tx_id,
            t.position, (extract(epoch FROM j.written_at) * 1000000)::BIGINT AS written_at_us,

@@ -110,6 +110,7 @@ pub struct SqliteStorageBuilder {
     max_group_size: usize,
     busy_timeout: Duration,
     change_poll: Duration,
+    poll_interval: Duration,
 }
 
 impl SqliteStorageBuilder {
@@ -145,6 +146,15 @@ impl SqliteStorageBuilder {
     /// store wake them at once). Default: 100 ms.
     pub fn change_poll_interval(mut self, interval: Duration) -> Self {
         self.change_poll = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets how often a live query that is caught up reads again when
+    /// nothing woke it (commits wake it, see
+    /// [`change_poll_interval`](SqliteStorageBuilder::change_poll_interval)).
+    /// Default: 1 s.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval.max(Duration::from_millis(1));
         self
     }
 
@@ -213,6 +223,7 @@ impl SqliteStorageBuilder {
             path,
             commits,
             change_poll: self.change_poll,
+            poll_interval: self.poll_interval,
             watcher: std::sync::Once::new(),
         })
     }
@@ -296,6 +307,7 @@ pub struct SqliteStorage {
     /// commits of other processes: live queries wait on it.
     commits: Arc<tokio::sync::watch::Sender<u64>>,
     change_poll: Duration,
+    poll_interval: Duration,
     /// Starts the watcher of other processes' commits, once.
     watcher: std::sync::Once,
 }
@@ -321,6 +333,7 @@ impl SqliteStorage {
             max_group_size: DEFAULT_MAX_GROUP,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             change_poll: DEFAULT_CHANGE_POLL,
+            poll_interval: Duration::from_secs(1),
         }
     }
 
@@ -759,6 +772,10 @@ impl EventQueries for SqliteStorage {
     fn watch_commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.watch_other_processes();
         self.commits.subscribe()
+    }
+
+    fn poll_interval(&self) -> Duration {
+        self.poll_interval
     }
 }
 

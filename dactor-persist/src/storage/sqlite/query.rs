@@ -13,7 +13,7 @@ use std::path::Path;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, params};
 
-use super::read::{blob, checked_event, column, shown, type_name};
+use super::read::{blob, checked_event, column, in_snapshot, shown, type_name};
 use super::{checksum, sqlite_error, streams};
 use crate::query::{EventFilter, EventPage, Offset, StateChange, StatePage, from_micros};
 use crate::{PersistError, PersistenceId, SequenceId};
@@ -66,20 +66,6 @@ const STATES_AFTER: &str = "SELECT persistence_id, position, payload, checksum, 
 
 const STATE_HEAD: &str = "SELECT coalesce(
          (SELECT value FROM counters WHERE name = 'state_position'), 0)";
-
-/// Runs `read` in one read transaction.
-fn in_snapshot<T>(
-    conn: &Connection,
-    path: &Path,
-    read: impl FnOnce() -> Result<T, PersistError>,
-) -> Result<T, PersistError> {
-    conn.execute_batch("BEGIN")
-        .map_err(|e| sqlite_error(path, "cannot begin a read transaction", &e))?;
-    let result = read();
-    // A read transaction has nothing to keep: ending it cannot lose anything.
-    let _ = conn.execute_batch("COMMIT");
-    result
-}
 
 fn head(conn: &Connection, path: &Path, sql: &str) -> Result<i64, PersistError> {
     conn.prepare_cached(sql)

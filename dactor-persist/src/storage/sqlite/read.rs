@@ -200,6 +200,22 @@ fn reserve(limit: i64) -> usize {
     usize::try_from(limit).unwrap_or(RESERVE).min(RESERVE)
 }
 
+/// Runs `read` in one read transaction: every statement in it sees the same
+/// committed state of the file (a stream's bookkeeping and its events agree
+/// even while the writer commits).
+pub(super) fn in_snapshot<T>(
+    conn: &Connection,
+    path: &Path,
+    read: impl FnOnce() -> Result<T, PersistError>,
+) -> Result<T, PersistError> {
+    conn.execute_batch("BEGIN")
+        .map_err(|e| sqlite_error(path, "cannot begin a read transaction", &e))?;
+    let result = read();
+    // A read transaction has nothing to keep: ending it cannot lose anything.
+    let _ = conn.execute_batch("COMMIT");
+    result
+}
+
 /// Up to `limit` events of `pid` from `from` on, ascending, checked.
 pub(super) fn events(
     conn: &Connection,
@@ -209,9 +225,11 @@ pub(super) fn events(
     limit: i64,
 ) -> Result<Vec<JournalEntry>, PersistError> {
     let mut entries = Vec::with_capacity(reserve(limit));
-    each_event(conn, path, (READ_EVENTS, pid), from, limit, |e, _| {
-        entries.push(e.entry());
-        Ok(())
+    in_snapshot(conn, path, || {
+        each_event(conn, path, (READ_EVENTS, pid), from, limit, |e, _| {
+            entries.push(e.entry());
+            Ok(())
+        })
     })?;
     Ok(entries)
 }
@@ -225,9 +243,11 @@ pub(super) fn envelopes(
     limit: i64,
 ) -> Result<Vec<EventEnvelope>, PersistError> {
     let mut envelopes = Vec::with_capacity(reserve(limit));
-    each_event(conn, path, (READ_ENVELOPES, pid), from, limit, |e, row| {
-        envelopes.push(e.envelope(pid, row, 0)?);
-        Ok(())
+    in_snapshot(conn, path, || {
+        each_event(conn, path, (READ_ENVELOPES, pid), from, limit, |e, row| {
+            envelopes.push(e.envelope(pid, row, 0)?);
+            Ok(())
+        })
     })?;
     Ok(envelopes)
 }
@@ -236,6 +256,14 @@ pub(super) fn envelopes(
 /// from its stream's bookkeeping, checked: against its checksum, and against
 /// the events actually stored (none may be above the highest).
 pub(super) fn bounds(
+    conn: &Connection,
+    path: &Path,
+    pid: &PersistenceId,
+) -> Result<JournalBounds, PersistError> {
+    in_snapshot(conn, path, || bounds_in(conn, path, pid))
+}
+
+fn bounds_in(
     conn: &Connection,
     path: &Path,
     pid: &PersistenceId,
