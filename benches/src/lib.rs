@@ -1,6 +1,8 @@
 //! What the benchmark binaries share: the event-sourced counter they persist
 //! and recover.
 
+pub mod stats;
+
 use dactor_persist::{
     Actor, EventSourced, PersistError, PersistenceId, PersistentActor, SequenceId,
 };

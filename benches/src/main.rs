@@ -15,12 +15,13 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use dactor_persist::{
     Durability, EventSourced, JournalStorage, PersistError, PersistenceId, SequenceId,
     SqliteStorage, recover_event_sourced,
 };
+use dactor_persist_benches::stats::{self, per_second, thousands};
 use dactor_persist_benches::{Counter, CounterEvent};
 use rusqlite::{Connection, params};
 
@@ -330,24 +331,7 @@ fn median(runs: usize, mut f: impl FnMut() -> Result<f64>) -> Result<f64> {
     for _ in 0..runs {
         values.push(f()?);
     }
-    values.sort_by(|a, b| a.total_cmp(b));
-    Ok(values[values.len() / 2])
-}
-
-fn rate(events: usize, elapsed: Duration) -> f64 {
-    events as f64 / elapsed.as_secs_f64()
-}
-
-fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value);
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    Ok(stats::median(values))
 }
 
 fn mib(bytes: u64) -> String {
@@ -385,7 +369,7 @@ fn raw_one_per_tx(path: &Path, events: usize, synchronous: &str) -> Result<f64> 
         ])?;
         conn.execute_batch("COMMIT")?;
     }
-    Ok(rate(events, started.elapsed()))
+    Ok(per_second(events, started.elapsed()))
 }
 
 /// The layouts the raw grouped insert is measured on.
@@ -435,7 +419,7 @@ fn raw_grouped(path: &Path, events: usize, layout: Layout) -> Result<f64> {
         }
         conn.execute_batch("COMMIT")?;
     }
-    Ok(rate(events, started.elapsed()))
+    Ok(per_second(events, started.elapsed()))
 }
 
 fn raw_read(path: &Path) -> Result<f64> {
@@ -460,7 +444,7 @@ fn raw_read(path: &Path) -> Result<f64> {
     if count != REPLAY_EVENTS as usize || bytes == 0 {
         return Err(format!("raw read found {count} events").into());
     }
-    Ok(rate(count, started.elapsed()))
+    Ok(per_second(count, started.elapsed()))
 }
 
 // ---------------------------------------------------------------------------
@@ -479,7 +463,7 @@ async fn sequential(path: &Path, events: usize, durability: Durability) -> Resul
             .persist(CounterEvent::Added(i as u64), &store)
             .await?;
     }
-    let result = rate(events, started.elapsed());
+    let result = per_second(events, started.elapsed());
     store.close().await;
     Ok(result)
 }
@@ -513,7 +497,7 @@ async fn concurrent(path: &Path) -> Result<f64> {
         stats.requests as f64 / stats.commits.max(1) as f64
     );
     store.close().await;
-    Ok(rate(ACTORS * EVENTS_PER_ACTOR, elapsed))
+    Ok(per_second(ACTORS * EVENTS_PER_ACTOR, elapsed))
 }
 
 /// Writes the replay journal; returns the events' own size in bytes.
@@ -556,7 +540,7 @@ async fn recover(path: &Path) -> Result<f64> {
         return Err(format!("recovered {:?} / {}", counter.seq, counter.value).into());
     }
     store.close().await;
-    Ok(rate(REPLAY_EVENTS as usize, elapsed))
+    Ok(per_second(REPLAY_EVENTS as usize, elapsed))
 }
 
 /// Runs the replay in a fresh process and returns its peak RSS (KiB) before

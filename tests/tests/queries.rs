@@ -8,7 +8,7 @@ use std::time::Duration;
 use dactor_persist::prelude::*;
 use dactor_persist::query::{Offset, ReadJournal};
 use dactor_persist::runtime::{Context, Handler, Message, Runtime};
-use dactor_persist::{Metadata, SqliteStorage, SqliteStorageProvider};
+use dactor_persist::{InMemoryStorage, Metadata, SqliteStorage, SqliteStorageProvider};
 
 fn big_order(order: &CartEvent) -> Vec<String> {
     match order {
@@ -224,4 +224,57 @@ async fn a_live_query_sees_commits_of_another_store_on_the_same_file() {
     assert_eq!(event.persistence_id, pid);
     writer.close().await;
     reader.close().await;
+}
+
+/// A stream of the global order reads the next page while its consumer
+/// works through a full one; a read that fails, ahead or not, surfaces as
+/// one error and the stream goes on from the last event delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_read_ahead_lose_and_repeat_nothing_when_reads_fail() {
+    use dactor_persist::testkit::{FailingStorage, Op};
+
+    let store = Arc::new(FailingStorage::new(InMemoryStorage::new()));
+    for n in 0..40i64 {
+        let pid = PersistenceId::new("Acct", &format!("a{}", n % 7));
+        let seq = store.inner().read_highest_sequence(&pid).await.unwrap();
+        let next = SequenceId(seq.map_or(1, |s| s.0 + 1));
+        store
+            .inner()
+            .write_event(&pid, next, "E", &n.to_le_bytes())
+            .await
+            .unwrap();
+    }
+    let journal = ReadJournal::new(store.clone()).page_size(3);
+    for fail_at in 0..16u64 {
+        // The first `fail_at` reads pass, then every read fails until the
+        // consumer has seen two errors.
+        store.heal().only(&[Op::Query]);
+        let mut stream = journal.current_all_events(Offset::START);
+        let mut seen = Vec::new();
+        let mut errors = 0;
+        let calls_before = store.calls(Op::Query);
+        store.fail_after(fail_at);
+        loop {
+            match stream.next().await {
+                Some(Ok(e)) => seen.push(i64::from_le_bytes(e.payload.try_into().unwrap())),
+                Some(Err(e)) => {
+                    errors += 1;
+                    assert!(errors <= 3, "the stream kept failing: {e}");
+                    if errors == 2 {
+                        store.heal();
+                    }
+                }
+                None => break,
+            }
+        }
+        assert!(store.calls(Op::Query) > calls_before);
+        assert_eq!(
+            seen,
+            (0..40).collect::<Vec<_>>(),
+            "failing after {fail_at} query reads: events lost, repeated or reordered"
+        );
+        if fail_at < 10 {
+            assert!(errors >= 2, "no failure reached the consumer at {fail_at}");
+        }
+    }
 }

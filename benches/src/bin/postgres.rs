@@ -19,6 +19,7 @@ use dactor_persist::{
     EventSourced, JournalStorage, PersistError, PersistentActor, PostgresStorage, SequenceId,
     recover_event_sourced,
 };
+use dactor_persist_benches::stats::median;
 use dactor_persist_benches::{Counter, CounterEvent};
 use tokio_postgres::{Client, NoTls};
 
@@ -160,11 +161,6 @@ async fn run(url: &str, runs: usize, only_sequential: bool) -> Result<()> {
         met(recovery >= 1_000_000.0)
     );
     Ok(())
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 struct Bench {

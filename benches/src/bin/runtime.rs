@@ -17,6 +17,7 @@ use dactor_persist::{
     Actor, EventSourced, InMemoryStorage, InMemoryStorageProvider, JournalStorage, PersistError,
     PersistenceId, PersistentActor, SequenceId, SqliteStorage, SqliteStorageProvider, async_trait,
 };
+use dactor_persist_benches::stats::median;
 use tokio::sync::{mpsc, oneshot};
 
 type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
@@ -144,11 +145,6 @@ impl Handler<AddMany> for Counter {
         }
         Ok(seq)
     }
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
 }
 
 async fn bare_round_trips(n: usize) -> Duration {

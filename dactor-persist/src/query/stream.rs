@@ -1,7 +1,8 @@
 //! The streams of [`ReadJournal`]: current ones end at what was committed
 //! when they started, live ones go on as new events commit. Each reads one
-//! page at a time and only when asked for the next item, so a slow consumer
-//! holds at most one page in memory.
+//! page at a time and only when asked for the next item; a stream of the
+//! global order reads one page ahead while its consumer works through a
+//! full one, so a slow consumer holds at most two pages in memory.
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
@@ -163,6 +164,7 @@ impl ReadJournal {
             page: self.page,
             head: if live { Head::Live } else { Head::NotRead },
             buffer: VecDeque::new(),
+            ahead: None,
             done: false,
         }
     }
@@ -244,7 +246,21 @@ pub struct EventStream {
     page: usize,
     head: Head,
     buffer: VecDeque<EventEnvelope>,
+    /// The next page, being read while the consumer works through the
+    /// buffer: the offset it reads after, and the read.
+    ahead: Option<(Offset, ReadAhead)>,
     done: bool,
+}
+
+/// A page read in a task of its own.
+type ReadAhead = tokio::task::JoinHandle<Result<super::EventPage, PersistError>>;
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        if let Some((_, read)) = self.ahead.take() {
+            read.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for EventStream {
@@ -311,10 +327,7 @@ impl EventStream {
             self.done = true;
             return Ok(());
         }
-        let mut page = self
-            .source
-            .read_events_after(&self.filter, self.after, self.page)
-            .await?;
+        let mut page = self.read_page().await?;
         let full = page.events.len() >= self.page;
         let mut last = self.after;
         for event in std::mem::take(&mut page.events) {
@@ -346,6 +359,9 @@ impl EventStream {
         {
             self.done = true;
         }
+        if full && !self.done && head.is_none_or(|head| last < head) {
+            self.read_ahead(last);
+        }
         if self.buffer.is_empty() && !self.done {
             // Caught up (live), or the head is not final yet (current).
             let poll = self.source.poll_interval();
@@ -357,6 +373,38 @@ impl EventStream {
             wait_for_commits(&mut self.commits, poll).await;
         }
         Ok(())
+    }
+}
+
+impl EventStream {
+    /// The page after the last event delivered: the one read ahead if it
+    /// starts there, else read now.
+    async fn read_page(&mut self) -> Result<super::EventPage, PersistError> {
+        if let Some((after, read)) = self.ahead.take() {
+            if after == self.after {
+                // A read that panicked or was cancelled is read again here.
+                if let Ok(page) = read.await {
+                    return page;
+                }
+            } else {
+                read.abort();
+            }
+        }
+        self.source
+            .read_events_after(&self.filter, self.after, self.page)
+            .await
+    }
+
+    /// Starts reading the page after `after` while the consumer works
+    /// through the one buffered; nothing when no tokio runtime runs here.
+    fn read_ahead(&mut self, after: Offset) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (source, filter, page) = (self.source.clone(), self.filter.clone(), self.page);
+        let read =
+            runtime.spawn(async move { source.read_events_after(&filter, after, page).await });
+        self.ahead = Some((after, read));
     }
 }
 

@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use tokio::sync::watch;
+
+use crate::query::{EventEnvelope, EventFilter, EventPage, EventQueries, Offset, StatePage};
 use crate::storage::SharedStoreProvider;
 use crate::{
-    JournalBounds, JournalEntry, JournalStorage, PersistError, PersistenceId, SequenceId,
+    JournalBounds, JournalEntry, JournalStorage, NewEvent, PersistError, PersistenceId, SequenceId,
     SnapshotEntry, SnapshotStorage, StateStorage,
 };
 
@@ -39,6 +42,9 @@ pub enum Op {
     LoadState,
     /// [`StateStorage::delete_state`].
     DeleteState,
+    /// Every read of [`EventQueries`](crate::query::EventQueries): pages of
+    /// the global order, heads, envelopes, persistence ids, state changes.
+    Query,
 }
 
 impl Op {
@@ -55,6 +61,7 @@ impl Op {
         Op::SaveState,
         Op::LoadState,
         Op::DeleteState,
+        Op::Query,
     ];
 
     /// The operations that change the store.
@@ -74,6 +81,7 @@ impl Op {
         Op::ReadHighestSequence,
         Op::LoadSnapshot,
         Op::LoadState,
+        Op::Query,
     ];
 }
 
@@ -312,6 +320,18 @@ impl<S: JournalStorage> JournalStorage for FailingStorage<S> {
         )
     }
 
+    async fn write_events(
+        &self,
+        persistence_id: &PersistenceId,
+        events: &[NewEvent<'_>],
+    ) -> Result<(), PersistError> {
+        guarded!(
+            self,
+            Op::WriteEventBatch,
+            self.inner.write_events(persistence_id, events)
+        )
+    }
+
     async fn read_events(
         &self,
         persistence_id: &PersistenceId,
@@ -446,3 +466,74 @@ impl<S: StateStorage> StateStorage for FailingStorage<S> {
 
 /// A [`StorageProvider`](crate::StorageProvider) handing out one [`FailingStorage`] for every id.
 pub type FailingStorageProvider<S> = SharedStoreProvider<FailingStorage<S>>;
+
+#[async_trait]
+impl<S: EventQueries> EventQueries for FailingStorage<S> {
+    async fn read_events_after(
+        &self,
+        filter: &EventFilter,
+        after: Offset,
+        max: usize,
+    ) -> Result<EventPage, PersistError> {
+        guarded!(
+            self,
+            Op::Query,
+            self.inner.read_events_after(filter, after, max)
+        )
+    }
+
+    async fn event_head(&self) -> Result<Offset, PersistError> {
+        guarded!(self, Op::Query, self.inner.event_head())
+    }
+
+    async fn read_envelopes(
+        &self,
+        persistence_id: &PersistenceId,
+        from: SequenceId,
+        max: usize,
+    ) -> Result<Vec<EventEnvelope>, PersistError> {
+        guarded!(
+            self,
+            Op::Query,
+            self.inner.read_envelopes(persistence_id, from, max)
+        )
+    }
+
+    async fn read_persistence_ids(
+        &self,
+        entity_type: Option<&str>,
+        after: Option<&PersistenceId>,
+        max: usize,
+    ) -> Result<Vec<PersistenceId>, PersistError> {
+        guarded!(
+            self,
+            Op::Query,
+            self.inner.read_persistence_ids(entity_type, after, max)
+        )
+    }
+
+    async fn read_state_changes(
+        &self,
+        entity_type: Option<&str>,
+        after: Offset,
+        max: usize,
+    ) -> Result<StatePage, PersistError> {
+        guarded!(
+            self,
+            Op::Query,
+            self.inner.read_state_changes(entity_type, after, max)
+        )
+    }
+
+    async fn state_head(&self) -> Result<Offset, PersistError> {
+        guarded!(self, Op::Query, self.inner.state_head())
+    }
+
+    fn watch_commits(&self) -> watch::Receiver<u64> {
+        self.inner.watch_commits()
+    }
+
+    fn poll_interval(&self) -> Duration {
+        self.inner.poll_interval()
+    }
+}

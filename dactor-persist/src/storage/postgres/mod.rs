@@ -23,7 +23,6 @@ use super::{
 };
 use crate::query::{
     EventEnvelope, EventFilter, EventPage, EventQueries, Offset, StateChange, StatePage,
-    from_micros,
 };
 use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
@@ -1278,6 +1277,18 @@ impl JournalStorage for PostgresStorage {
     }
 }
 
+impl PostgresStorage {
+    /// The error for a page read without its horizon row, which every page
+    /// query returns first.
+    fn no_horizon(&self) -> PersistError {
+        PersistError::IncompatibleStore(format!(
+            "{} answered a page of the global order without its horizon row: \
+             the server does not run this store's queries as PostgreSQL does",
+            self.shared.target
+        ))
+    }
+}
+
 /// A page's horizon: everything of transactions older than `xmin` is final;
 /// for a full page, its last offset.
 fn horizon(xmin: i64, full_at: Option<Offset>) -> Offset {
@@ -1302,37 +1313,50 @@ impl EventQueries for PostgresStorage {
             EventFilter::Tag(tag) => (&self.shared.sql.tagged_after, Some(tag.as_str())),
         };
         let pid = PersistenceId(String::new());
-        let rows = with_conn!(self, "read the event log", &pid, |conn| {
-            let stmt = conn.prepare_cached(sql).await?;
-            conn.query(&stmt, &[&tx, &position, &limit, &key]).await
-        })?;
-        let mut xmin = 0i64;
-        let mut held_back = false;
-        let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
-            xmin = row.try_get(0).map_err(|e| {
-                self.shared
-                    .unavailable("the horizon of readers cannot be read", &e, false)
-            })?;
-            held_back = row
-                .try_get::<_, Option<bool>>(11)
-                .ok()
-                .flatten()
-                .unwrap_or(false);
-            let Some(pid) = row.try_get::<_, Option<String>>(10).ok().flatten() else {
-                continue;
-            };
-            let pid = PersistenceId(pid);
-            if row.try_get::<_, Option<i64>>(1).ok().flatten().is_none() {
-                return Err(PersistError::CorruptEntry {
-                    sequence_id: SequenceId::ZERO,
-                    detail: format!(
-                        "{} tags an event of `{pid}` that is not stored",
-                        self.shared.target
-                    ),
-                });
-            }
-            events.push(read::envelope(row, 1, &pid)?);
+        // Rows are checked and converted as they arrive, while the server is
+        // still sending the rest.
+        let (mut events, xmin, held_back) =
+            with_conn!(self, "read the event log", &pid, |conn| {
+                let stmt = conn.prepare_cached(sql).await?;
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+                    [&tx, &position, &limit, &key];
+                let rows = conn.query_raw(&stmt, params).await?;
+                futures_util::pin_mut!(rows);
+                let mut horizon = None;
+                let mut events = Vec::with_capacity(max.min(PAGE_RESERVE));
+                while let Some(row) = rows.try_next().await? {
+                    if let Some(xmin) = row.try_get::<_, Option<i64>>(0)? {
+                        let held = row.try_get::<_, Option<bool>>(11)?.unwrap_or(false);
+                        horizon = Some((xmin, held));
+                        continue;
+                    }
+                    let Some(pid) = row.try_get::<_, Option<&str>>(10)? else {
+                        continue;
+                    };
+                    let pid = PersistenceId(pid.to_owned());
+                    if row.try_get::<_, Option<i64>>(1)?.is_none() {
+                        return Ok(Err(PersistError::CorruptEntry {
+                            sequence_id: SequenceId::ZERO,
+                            detail: format!(
+                                "{} tags an event of `{pid}` that is not stored",
+                                self.shared.target
+                            ),
+                        }));
+                    }
+                    match read::envelope(&row, 1, &pid) {
+                        Ok(event) => events.push(event),
+                        Err(damaged) => return Ok(Err(damaged)),
+                    }
+                }
+                let Some((xmin, held)) = horizon else {
+                    return Ok(Err(self.no_horizon()));
+                };
+                Ok(Ok((events, xmin, held)))
+            })??;
+        // The server returns the page in order; should a plan ever interleave
+        // the horizon row's branch, the page is still the right set of rows.
+        if !events.is_sorted_by_key(|e| e.offset) {
+            events.sort_by_key(|e| e.offset);
         }
         let full = events.len() >= max;
         let page_horizon = horizon(
@@ -1440,10 +1464,13 @@ impl EventQueries for PostgresStorage {
             conn.query(&stmt, &[&tx, &position, &limit, &entity_type])
                 .await
         })?;
-        let mut xmin = 0i64;
+        let mut xmin = None;
         let mut changes = Vec::with_capacity(rows.len());
         for row in &rows {
-            xmin = row.try_get(0).unwrap_or_default();
+            if let Some(horizon) = row.try_get::<_, Option<i64>>(0).ok().flatten() {
+                xmin = Some(horizon);
+                continue;
+            }
             let Some(id) = row.try_get::<_, Option<String>>(1).ok().flatten() else {
                 continue;
             };
@@ -1451,13 +1478,19 @@ impl EventQueries for PostgresStorage {
             let payload = read::state(row, &pid, 2)?;
             let tx_id: i64 = row.try_get(4).unwrap_or_default();
             let position: i64 = row.try_get(5).unwrap_or_default();
-            let written_at: Option<i64> = row.try_get(6).ok().flatten();
+            let written_at: Option<std::time::SystemTime> = row.try_get(6).ok().flatten();
             changes.push(StateChange {
                 persistence_id: pid,
                 offset: Offset::pair(tx_id, position),
                 payload,
-                timestamp: from_micros(written_at.unwrap_or(0)),
+                timestamp: written_at.unwrap_or(std::time::UNIX_EPOCH),
             });
+        }
+        let Some(xmin) = xmin else {
+            return Err(self.no_horizon());
+        };
+        if !changes.is_sorted_by_key(|c| c.offset) {
+            changes.sort_by_key(|c| c.offset);
         }
         let full = changes.len() >= max;
         let page_horizon = horizon(

@@ -4,7 +4,9 @@
 use tokio_postgres::Row;
 
 use super::{checksum, extras};
-use crate::query::{EventEnvelope, Offset, from_micros};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::query::{EventEnvelope, Offset};
 use crate::{
     JournalBounds, JournalEntry, Metadata, PersistError, PersistenceId, SequenceId, SnapshotEntry,
 };
@@ -88,7 +90,7 @@ pub(super) fn checked_event<'r>(
 }
 
 /// An envelope from a row: the event columns from `at`, then `tx_id,
-/// position, written_at` (microseconds).
+/// position, written_at`.
 pub(super) fn envelope(
     row: &Row,
     at: usize,
@@ -102,7 +104,7 @@ pub(super) fn envelope(
     let place = (
         row.try_get::<_, i64>(at + 6),
         row.try_get::<_, i64>(at + 7),
-        row.try_get::<_, Option<i64>>(at + 8),
+        row.try_get::<_, Option<SystemTime>>(at + 8),
     );
     let (Ok(tx_id), Ok(position), Ok(written_at)) = place else {
         return Err(corrupt(
@@ -124,7 +126,7 @@ pub(super) fn envelope(
         offset: Offset::pair(tx_id, position),
         event_type: event.event_type.to_owned(),
         payload: event.payload.to_vec(),
-        timestamp: from_micros(written_at.unwrap_or(0)),
+        timestamp: written_at.unwrap_or(UNIX_EPOCH),
         tags,
         metadata,
     })

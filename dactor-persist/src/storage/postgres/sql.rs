@@ -142,11 +142,10 @@ LIMIT $3"
 }
 
 /// One page of a journal as envelopes: [`read_events!`], then the event's
-/// place in the global order and its write time (microseconds).
+/// place in the global order and its write time.
 macro_rules! read_envelopes {
     () => {
-        "SELECT sequence, event_type, payload, checksum, tags, metadata, tx_id, position,
-       (extract(epoch FROM written_at) * 1000000)::BIGINT
+        "SELECT sequence, event_type, payload, checksum, tags, metadata, tx_id, position, written_at
 FROM {schema}.journal
 WHERE persistence_id = $1 AND sequence >= $2
 ORDER BY sequence
@@ -162,58 +161,65 @@ macro_rules! horizon {
     };
 }
 
-/// One page of events after (tx_id, position) = ($1, $2), in the global
-/// order, of transactions older than the horizon (the first column of
-/// every row; one row with NULL events when there are none). Then the
-/// events as [`read_envelopes!`] reads them, with their persistence id, and
-/// whether events are committed above the horizon (held back).
-/// `$4` filters by entity type (NULL: every event).
-macro_rules! events_after {
+/// The first row of every page: the readers' horizon (the oldest
+/// transaction still running, column 0) and whether events are committed
+/// above it, holding readers back (the last column); NULL elsewhere. Taken
+/// in the same statement as the page, so from the same snapshot.
+macro_rules! horizon_row {
     () => {
         concat!(
-            "WITH x AS (SELECT ",
+            "SELECT x.xmin, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       (SELECT max(tx_id) FROM {schema}.journal) >= x.xmin
+FROM (SELECT ",
             $crate::storage::postgres::sql::horizon!(),
-            " AS xmin),
-h AS (SELECT xmin, (SELECT max(tx_id) FROM {schema}.journal) >= xmin AS held FROM x)
-SELECT h.xmin, e.sequence, e.event_type, e.payload, e.checksum, e.tags, e.metadata, e.tx_id,
-       e.position, e.written_at_us, e.persistence_id, h.held
-FROM h LEFT JOIN LATERAL (
-    SELECT j.sequence, j.event_type, j.payload, j.checksum, j.tags, j.metadata, j.tx_id,
-           j.position, (extract(epoch FROM j.written_at) * 1000000)::BIGINT AS written_at_us,
-           j.persistence_id
-    FROM {schema}.journal j
-    WHERE (j.tx_id, j.position) > ($1, $2) AND j.tx_id < h.xmin
-      AND ($4::TEXT IS NULL OR split_part(j.persistence_id, ':', 1) = $4::TEXT)
-    ORDER BY j.tx_id, j.position
-    LIMIT $3
-) e ON true
-ORDER BY e.tx_id, e.position"
+            " AS xmin) x"
         )
     };
 }
 
-/// As [`events_after!`], the events of one tag (`$4`).
+/// One page of events after (tx_id, position) = ($1, $2), in the global
+/// order, of transactions older than the horizon: [`horizon_row!`] first,
+/// then the events, with NULL in column 0, as [`read_envelopes!`] reads
+/// them from column 1, then their persistence id. `$4` filters by entity
+/// type (NULL: every event).
+macro_rules! events_after {
+    () => {
+        concat!(
+            $crate::storage::postgres::sql::horizon_row!(),
+            "
+UNION ALL (
+SELECT NULL, j.sequence, j.event_type, j.payload, j.checksum, j.tags, j.metadata, j.tx_id,
+       j.position, j.written_at, j.persistence_id, NULL
+FROM {schema}.journal j
+WHERE (j.tx_id, j.position) > ($1, $2)
+  AND j.tx_id < (SELECT ",
+            $crate::storage::postgres::sql::horizon!(),
+            ")
+  AND ($4::TEXT IS NULL OR split_part(j.persistence_id, ':', 1) = $4::TEXT)
+ORDER BY j.tx_id, j.position
+LIMIT $3)"
+        )
+    };
+}
+
+/// As [`events_after!`], the events of one tag (`$4`); an event the tag
+/// names that is not stored reads as NULL event columns.
 macro_rules! tagged_after {
     () => {
         concat!(
-            "WITH x AS (SELECT ",
+            $crate::storage::postgres::sql::horizon_row!(),
+            "
+UNION ALL (
+SELECT NULL, j.sequence, j.event_type, j.payload, j.checksum, j.tags, j.metadata, t.tx_id,
+       t.position, j.written_at, t.persistence_id, NULL
+FROM {schema}.event_tags t
+LEFT JOIN {schema}.journal j ON j.persistence_id = t.persistence_id AND j.sequence = t.sequence
+WHERE t.tag = $4 AND (t.tx_id, t.position) > ($1, $2)
+  AND t.tx_id < (SELECT ",
             $crate::storage::postgres::sql::horizon!(),
-            " AS xmin),
-h AS (SELECT xmin, (SELECT max(tx_id) FROM {schema}.journal) >= xmin AS held FROM x)
-SELECT h.xmin, e.sequence, e.event_type, e.payload, e.checksum, e.tags, e.metadata, e.tx_id,
-       e.position, e.written_at_us, e.persistence_id, h.held
-FROM h LEFT JOIN LATERAL (
-    SELECT j.sequence, j.event_type, j.payload, j.checksum, j.tags, j.metadata, t.tx_id,
-           t.position, (extract(epoch FROM j.written_at) * 1000000)::BIGINT AS written_at_us,
-           t.persistence_id
-    FROM {schema}.event_tags t
-    LEFT JOIN {schema}.journal j
-        ON j.persistence_id = t.persistence_id AND j.sequence = t.sequence
-    WHERE t.tag = $4 AND (t.tx_id, t.position) > ($1, $2) AND t.tx_id < h.xmin
-    ORDER BY t.tx_id, t.position
-    LIMIT $3
-) e ON true
-ORDER BY e.tx_id, e.position"
+            ")
+ORDER BY t.tx_id, t.position
+LIMIT $3)"
         )
     };
 }
@@ -261,24 +267,26 @@ ORDER BY persistence_id LIMIT $3"
 }
 
 /// One page of durable-state changes after ($1, $2), as [`events_after!`]
-/// reads events; `$4` filters by entity type.
+/// reads events: a first row with the horizon in column 0, then the changes
+/// (`persistence_id, payload, checksum, tx_id, position, written_at` from
+/// column 1); `$4` filters by entity type.
 macro_rules! states_after {
     () => {
         concat!(
-            "WITH h AS (SELECT ",
+            "SELECT x.xmin, NULL, NULL, NULL, NULL, NULL, NULL
+FROM (SELECT ",
             $crate::storage::postgres::sql::horizon!(),
-            " AS xmin)
-SELECT h.xmin, s.persistence_id, s.payload, s.checksum, s.tx_id, s.position, s.written_at_us
-FROM h LEFT JOIN LATERAL (
-    SELECT persistence_id, payload, checksum, tx_id, position,
-           (extract(epoch FROM written_at) * 1000000)::BIGINT AS written_at_us
-    FROM {schema}.states
-    WHERE (tx_id, position) > ($1, $2) AND tx_id < h.xmin
-      AND ($4::TEXT IS NULL OR split_part(persistence_id, ':', 1) = $4::TEXT)
-    ORDER BY tx_id, position
-    LIMIT $3
-) s ON true
-ORDER BY s.tx_id, s.position"
+            " AS xmin) x
+UNION ALL (
+SELECT NULL, persistence_id, payload, checksum, tx_id, position, written_at
+FROM {schema}.states
+WHERE (tx_id, position) > ($1, $2)
+  AND tx_id < (SELECT ",
+            $crate::storage::postgres::sql::horizon!(),
+            ")
+  AND ($4::TEXT IS NULL OR split_part(persistence_id, ':', 1) = $4::TEXT)
+ORDER BY tx_id, position
+LIMIT $3)"
         )
     };
 }
@@ -531,9 +539,9 @@ pub(super) use {
     undoing_batch, upsert_meta, version_table_exists, written_by,
 };
 pub(super) use {
-    delete_tags, deleted_ids, event_head, events_after, horizon, insert_tagged_events, notify,
-    oldest_transaction, persistence_ids, read_envelopes, state_head, states_after, tagged_after,
-    undo_tags,
+    delete_tags, deleted_ids, event_head, events_after, horizon, horizon_row, insert_tagged_events,
+    notify, oldest_transaction, persistence_ids, read_envelopes, state_head, states_after,
+    tagged_after, undo_tags,
 };
 
 /// The statements with the schema's quoted name filled in, built once.
