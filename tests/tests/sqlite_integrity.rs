@@ -464,3 +464,107 @@ async fn a_version_1_file_migrates_with_nothing_lost() {
         .unwrap();
     assert_eq!(version, SqliteStorage::schema_version());
 }
+
+/// After the migration the read side sees every old event, in a global
+/// order the migration gave them ((id, sequence) order, write time unknown:
+/// the epoch, no tags, no metadata); events written afterwards come after
+/// them; the row damaged before the migration stops a query there with an
+/// error naming it, never a skip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_file_migrates_into_the_read_side() {
+    use dactor_persist::query::{EventQueries, Offset, ReadJournal};
+    use std::time::UNIX_EPOCH;
+
+    let (_dir, path) = fixture();
+    let store = std::sync::Arc::new(SqliteStorage::open(&path).await.unwrap());
+    let p = |s: &str| PersistenceId(s.to_owned());
+    store
+        .write_event(&p("Account:a1"), SequenceId(21), "Deposited", b"a1-21")
+        .await
+        .unwrap();
+    let journal = ReadJournal::new(store.clone()).page_size(4);
+
+    let mut accounts = journal.current_events_by_entity_type("Account", Offset::START);
+    let mut read = Vec::new();
+    let error = loop {
+        match accounts.next().await {
+            Some(Ok(e)) => {
+                if e.sequence_id.0 <= 20 {
+                    assert_eq!(e.timestamp, UNIX_EPOCH, "{e:?}");
+                } else {
+                    assert!(e.timestamp > UNIX_EPOCH, "{e:?}");
+                }
+                assert!(e.tags.is_empty() && e.metadata.is_empty(), "{e:?}");
+                read.push((e.persistence_id.0, e.sequence_id.0));
+            }
+            Some(Err(e)) => break e,
+            None => panic!("the damaged row of Account:bad was read past: {read:?}"),
+        }
+    };
+    let mut expected: Vec<(String, i64)> = (1..=20).map(|s| ("Account:a1".into(), s)).collect();
+    expected.extend((6..=10).map(|s| ("Account:a2".into(), s)));
+    expected.push(("Account:bad".into(), 1));
+    assert_eq!(read, expected);
+    assert!(
+        matches!(
+            error,
+            PersistError::CorruptEntry {
+                sequence_id: SequenceId(2),
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+
+    // The event written after the migration is last in the global order.
+    let mut odd = journal.current_events_by_entity_type("Acct", Offset::START);
+    let first = odd.next().await.unwrap().unwrap();
+    assert_eq!(
+        (first.sequence_id, first.payload),
+        (SequenceId(1), vec![0, 255, 1])
+    );
+    let after_migration = journal
+        .current_events_by_persistence_id(&p("Account:a1"), SequenceId(21), SequenceId::LAST)
+        .next()
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(after_migration.offset > first.offset);
+    let head = store.event_head().await.unwrap();
+    assert_eq!(after_migration.offset, head);
+
+    let ids: Vec<String> = journal
+        .current_persistence_ids(None)
+        .collect()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|id| id.0)
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "Account:a1",
+            "Account:a2",
+            "Account:a3",
+            "Account:bad",
+            "Acct:ü'\"x"
+        ]
+    );
+
+    let mut states = journal.current_state_changes(Some("Profile"), Offset::START);
+    let mut saved = Vec::new();
+    while let Some(change) = states.next().await {
+        let change = change.unwrap();
+        assert_eq!(change.timestamp, UNIX_EPOCH);
+        saved.push((change.persistence_id.0, change.payload));
+    }
+    assert_eq!(
+        saved,
+        [
+            ("Profile:u1".to_owned(), b"state-u1".to_vec()),
+            ("Profile:u2".to_owned(), Vec::new())
+        ]
+    );
+    store.close().await;
+}

@@ -13,13 +13,14 @@
 
 use std::error::Error;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
+use dactor_persist::query::{Offset, ReadJournal};
 use dactor_persist::{
     EventSourced, JournalStorage, PersistError, PersistentActor, PostgresStorage, SequenceId,
     recover_event_sourced,
 };
-use dactor_persist_benches::stats::median;
+use dactor_persist_benches::stats::{median, percentile};
 use dactor_persist_benches::{Counter, CounterEvent};
 use tokio_postgres::{Client, NoTls};
 
@@ -102,15 +103,27 @@ async fn run(url: &str, runs: usize, only_sequential: bool) -> Result<()> {
     for _ in 0..runs {
         raw_par.push(bench.raw_parallel().await?);
     }
-    eprintln!("raw: {RAW_GROUP}-row inserts ...");
+    // Alternating, so that each pair sees the server in the same state.
+    eprintln!("raw: {RAW_GROUP}-row inserts, without and with the global order ...");
     let mut raw_grouped = Vec::new();
+    let mut raw_ordered = Vec::new();
+    let mut ordering_ratio = Vec::new();
     for _ in 0..runs {
-        raw_grouped.push(bench.raw_grouped().await?);
+        let plain = bench.raw_grouped().await?;
+        let ordered = bench.raw_grouped_ordered().await?;
+        raw_grouped.push(plain);
+        raw_ordered.push(ordered);
+        ordering_ratio.push(ordered / plain);
     }
     eprintln!("store: {ACTORS} actors persisting concurrently ...");
     let mut concurrent = Vec::new();
     for _ in 0..runs {
         concurrent.push(bench.store_concurrent().await?);
+    }
+    eprintln!("store: {ACTORS} actors with a live reader on another store ...");
+    let mut lags = Vec::new();
+    for _ in 0..runs.min(3) {
+        lags.extend(bench.read_lag().await?);
     }
     eprintln!("store: writing {REPLAY_EVENTS} events of one id ...");
     let (replay_schema, replay_store) = bench.replay_journal().await?;
@@ -130,6 +143,9 @@ async fn run(url: &str, runs: usize, only_sequential: bool) -> Result<()> {
     let (raw_seq, store_seq, seq_ratio) = (median(raw_seq), median(store_seq), median(seq_ratio));
     let (raw_par, raw_grouped, concurrent) =
         (median(raw_par), median(raw_grouped), median(concurrent));
+    let (raw_ordered, ordering_ratio) = (median(raw_ordered), median(ordering_ratio));
+    let lag_p50 = percentile(&mut lags, 0.5) / 1000.0;
+    let lag_p99 = percentile(&mut lags, 0.99) / 1000.0;
     let (raw_read, recovery) = (median(raw_read), median(recovery));
     let met = |ok: bool| if ok { "yes" } else { "**no**" };
     println!();
@@ -148,11 +164,19 @@ async fn run(url: &str, runs: usize, only_sequential: bool) -> Result<()> {
     println!(
         "| raw: autocommit `INSERT`, {RAW_CONNECTIONS} tasks on {RAW_CONNECTIONS} connections | {raw_par:.0} | | | | |"
     );
-    println!("| raw: {RAW_GROUP}-row `INSERT` per statement | {raw_grouped:.0} | | | | |");
     println!(
-        "| store: {ACTORS} actors, {EVENTS_PER_ACTOR} sequential persists each, concurrently | {concurrent:.0} | raw {RAW_CONNECTIONS} connections | {:.1} | >= 50,000/s | {} |",
+        "| raw: {RAW_GROUP}-row `INSERT` per statement, journal of schema 1 (no global order) | {raw_grouped:.0} | | | | |"
+    );
+    println!(
+        "| raw: {RAW_GROUP}-row `INSERT` per statement, journal of today's schema (tx_id, position, written_at, order index) | {raw_ordered:.0} | raw, no global order, paired runs | {ordering_ratio:.2} | | |"
+    );
+    println!(
+        "| store: {ACTORS} actors, {EVENTS_PER_ACTOR} sequential persists each, concurrently | {concurrent:.0} | raw {RAW_CONNECTIONS} connections | {:.1} | >= 100,000/s | {} |",
         concurrent / raw_par,
-        met(concurrent >= 50_000.0)
+        met(concurrent >= 100_000.0)
+    );
+    println!(
+        "| read lag while {ACTORS} actors write: transaction start to delivery to a live reader of all events on another store | p50 {lag_p50:.1} ms, p99 {lag_p99:.1} ms | | | | |"
     );
     println!("| raw: read {REPLAY_EVENTS} events in one query | {raw_read:.0} | | | | |");
     println!(
@@ -285,6 +309,14 @@ impl Bench {
     /// connection, the statement the store's group commit uses.
     async fn raw_grouped(&self) -> Result<f64> {
         let schema = self.raw_schema("rawg").await?;
+        let rate = self.grouped_into(&schema).await?;
+        self.drop_schema(&schema).await?;
+        Ok(rate)
+    }
+
+    /// `RAW_GROUPED_EVENTS` events in `RAW_GROUP`-row INSERTs into the
+    /// journal of `schema`; events/s.
+    async fn grouped_into(&self, schema: &str) -> Result<f64> {
         let client = connect(&self.url).await?;
         let stmt = client
             .prepare(&format!(
@@ -307,7 +339,18 @@ impl Bench {
                 .execute(&stmt, &[&pids, &seqs, &types, &payloads, &zeros, &zeros])
                 .await?;
         }
-        let rate = RAW_GROUPED_EVENTS as f64 / started.elapsed().as_secs_f64();
+        Ok(RAW_GROUPED_EVENTS as f64 / started.elapsed().as_secs_f64())
+    }
+
+    /// As [`raw_grouped`](Bench::raw_grouped), into the journal as the
+    /// store has it now: each row also takes its place in the global order
+    /// (transaction id, a position from a sequence, the write time) and the
+    /// index on that order. The difference is the write cost of ordering.
+    async fn raw_grouped_ordered(&self) -> Result<f64> {
+        let schema = self.schema("rawo");
+        // The store creates its current schema; the raw loop writes it.
+        self.store(&schema).await?.close().await;
+        let rate = self.grouped_into(&schema).await?;
         self.drop_schema(&schema).await?;
         Ok(rate)
     }
@@ -335,6 +378,58 @@ impl Bench {
         store.close().await;
         self.drop_schema(&schema).await?;
         Ok(rate)
+    }
+
+    /// The 1,000 actors again, with a live reader of the global order on a
+    /// store of its own (as another node would read): for every event, the
+    /// time from its transaction's start (`written_at`, the server's
+    /// `now()`) to its delivery, in microseconds. Server and client share
+    /// this machine's clock.
+    async fn read_lag(&self) -> Result<Vec<f64>> {
+        let schema = self.schema("lag");
+        let store = Arc::new(self.store(&schema).await?);
+        let reader = Arc::new(self.store(&schema).await?);
+        let total = ACTORS * EVENTS_PER_ACTOR;
+        let journal = ReadJournal::new(reader.clone());
+        let mut live = journal.all_events(Offset::START);
+        let reading = tokio::spawn(async move {
+            let mut lags = Vec::with_capacity(total);
+            while lags.len() < total {
+                let Some(event) = live.next().await else {
+                    break;
+                };
+                let event = event?;
+                let lag = SystemTime::now()
+                    .duration_since(event.timestamp)
+                    .unwrap_or_default();
+                lags.push(lag.as_secs_f64() * 1e6);
+            }
+            Ok::<_, PersistError>(lags)
+        });
+        let mut tasks = Vec::new();
+        for actor in 0..ACTORS {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut counter = Counter::new(&actor.to_string());
+                for n in 0..EVENTS_PER_ACTOR as u64 {
+                    counter.persist(CounterEvent::Added(n), &*store).await?;
+                }
+                Ok::<_, PersistError>(())
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        let lags = tokio::time::timeout(Duration::from_secs(60), reading)
+            .await
+            .map_err(|_| "the live reader did not read every event within 60 s")???;
+        if lags.len() != total {
+            return Err(format!("the live reader read {} of {total} events", lags.len()).into());
+        }
+        store.close().await;
+        reader.close().await;
+        self.drop_schema(&schema).await?;
+        Ok(lags)
     }
 
     /// 1M events of one id, written through the store in batches.

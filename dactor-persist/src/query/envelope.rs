@@ -2,7 +2,7 @@
 //! [`StateChange`].
 
 use std::time::SystemTime;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(feature = "sqlite")]
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::Offset;
@@ -113,7 +113,7 @@ pub struct StateChange {
 }
 
 /// Microseconds since the Unix epoch, as stored (0 before the epoch).
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(feature = "sqlite")]
 pub(crate) fn to_micros(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
@@ -121,7 +121,7 @@ pub(crate) fn to_micros(time: SystemTime) -> i64 {
 }
 
 /// A stored microsecond count back to a time (the epoch for 0 or less).
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(feature = "sqlite")]
 pub(crate) fn from_micros(micros: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_micros(micros.max(0).unsigned_abs())
 }

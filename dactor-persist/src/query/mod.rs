@@ -38,7 +38,7 @@ mod source;
 mod stream;
 
 pub use envelope::{EventEnvelope, StateChange, TypedEnvelope};
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(feature = "sqlite")]
 pub(crate) use envelope::{from_micros, to_micros};
 pub use offset::{Offset, OffsetParseError};
 pub use source::{EventFilter, EventPage, EventQueries, StatePage};

@@ -84,6 +84,7 @@ pub(crate) fn state(persistence_id: &str, payload: &[u8]) -> u32 {
 
 /// The checksum of one id's journal bookkeeping: the highest sequence ever
 /// written and how far events were deleted.
+#[cfg(feature = "sqlite")]
 pub(crate) fn bounds(persistence_id: &str, highest: i64, deleted_to: i64) -> u32 {
     let mut hasher = start(b"M2", persistence_id);
     hasher.update(&highest.to_le_bytes());

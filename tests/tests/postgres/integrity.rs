@@ -22,7 +22,63 @@ pub fn trials() -> Vec<Trial> {
             "integrity::a_version_1_schema_migrates_with_nothing_lost",
             migrate_v1,
         ),
+        trial(
+            "integrity::a_damaged_event_stops_the_global_order_there",
+            damaged_in_the_global_order,
+        ),
     ]
+}
+
+/// A query over the global order delivers every event before a damaged
+/// one, then fails at it, every time it is asked again: never a skip.
+async fn damaged_in_the_global_order() {
+    use dactor_persist::query::{Offset, ReadJournal};
+
+    let schema = Schema::new("qdamage");
+    let store = schema.store().await;
+    let evs = events(30, 1);
+    seed(&*store, "a", &evs).await;
+    let q = schema.quoted();
+    raw()
+        .await
+        .batch_execute(&format!(
+            "UPDATE {q}.journal SET payload = '\\x00'::bytea WHERE sequence = 14"
+        ))
+        .await
+        .unwrap();
+    let journal = ReadJournal::new(store.clone()).page_size(4);
+    let mut all = journal.current_all_events(Offset::START);
+    let mut read = Vec::new();
+    let error = loop {
+        match all.next().await {
+            Some(Ok(e)) => read.push(e.sequence_id.0),
+            Some(Err(e)) => break e,
+            None => panic!("the damaged event was read past: {read:?}"),
+        }
+    };
+    assert_eq!(read, (1..=13).collect::<Vec<_>>());
+    assert!(
+        matches!(
+            error,
+            PersistError::CorruptEntry {
+                sequence_id: SequenceId(14),
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let again = all.next().await.expect("the stream goes on after an error");
+    assert!(
+        matches!(
+            again,
+            Err(PersistError::CorruptEntry {
+                sequence_id: SequenceId(14),
+                ..
+            })
+        ),
+        "{again:?}"
+    );
+    store.close().await;
 }
 
 async fn removed_rows() {

@@ -75,6 +75,19 @@ impl Shared {
 
     async fn try_migrate(&self, conn: &mut Object) -> Result<(), Step> {
         let driver = |what: &'static str| move |e| Step::Driver(what, e);
+        let server = conn
+            .query_one(sql::server_version!(), &[])
+            .await
+            .map_err(driver("cannot read the server version"))?;
+        let (version, number): (String, i32) = (
+            server
+                .try_get(0)
+                .map_err(driver("cannot read the server version"))?,
+            server
+                .try_get(1)
+                .map_err(driver("cannot read the server version"))?,
+        );
+        self.refuse_server(&version, number)?;
         // Read first: a database this code must refuse is left untouched.
         let has_table = conn
             .query_opt(sql::version_table_exists!(), &[&self.schema])
@@ -161,8 +174,39 @@ impl Shared {
         Ok(())
     }
 
+    /// Refuses a server [`unusable`] says this store cannot use; nothing
+    /// is changed.
+    fn refuse_server(&self, version: &str, number: i32) -> Result<(), Step> {
+        match unusable(version, number) {
+            Some(why) => Err(Step::Refused(PersistError::IncompatibleStore(format!(
+                "{} runs `{version}`, which this store cannot use: {why}. The store needs \
+                 PostgreSQL 13 or newer. Nothing was changed",
+                self.target
+            )))),
+            None => Ok(()),
+        }
+    }
+
     fn in_schema(&self, sql: &str) -> String {
         sql::in_schema(sql, &self.quoted_schema)
+    }
+}
+
+/// Why a server (by its `version()` and `server_version_num`) lacks what
+/// the global order of events stands on (see
+/// `migrations/postgres/0003_event_queries.sql`): PostgreSQL's own
+/// transaction ids, one order across the whole cluster, and
+/// `pg_current_snapshot()` (PostgreSQL 13). CockroachDB and YugabyteDB speak
+/// the protocol but have no such ids.
+fn unusable(version: &str, number: i32) -> Option<&'static str> {
+    if !version.starts_with("PostgreSQL") {
+        Some("it is not PostgreSQL (CockroachDB has no transaction ids to order events by)")
+    } else if version.contains("-YB-") {
+        Some("YugabyteDB has no cluster-wide transaction ids to order events by")
+    } else if number < 130_000 {
+        Some("it is older than PostgreSQL 13, which brought pg_current_snapshot()")
+    } else {
+        None
     }
 }
 
@@ -175,6 +219,31 @@ enum Step {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn servers_without_postgresql_transaction_ids_are_refused() {
+        let ok = "PostgreSQL 15.20 (Debian 15.20-0+deb12u1) on x86_64-pc-linux-gnu";
+        assert_eq!(unusable(ok, 150020), None);
+        assert_eq!(unusable("PostgreSQL 13.0 on aarch64", 130000), None);
+        let refused = [
+            ("CockroachDB CCL v23.1.11 (x86_64-pc-linux-gnu)", 130000),
+            (
+                "PostgreSQL 11.2-YB-2.18.0.0-b0 on x86_64-pc-linux-gnu",
+                110002,
+            ),
+            (
+                "PostgreSQL 15.2-YB-2.25.0.0-b0 on x86_64-pc-linux-gnu",
+                150002,
+            ),
+            ("PostgreSQL 12.17 on x86_64-pc-linux-gnu", 120017),
+        ];
+        for (version, number) in refused {
+            assert!(
+                unusable(version, number).is_some(),
+                "{version} was accepted"
+            );
+        }
+    }
 
     #[test]
     fn migrations_are_numbered_one_up_from_one() {

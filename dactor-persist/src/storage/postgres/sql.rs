@@ -3,9 +3,8 @@
 //! Each is a macro expanding to a string literal, so that the store's rustdoc
 //! lists the very text that runs (`#[doc = sql!(...)]`). `{schema}` stands for
 //! the configured schema's quoted name and is replaced once, at connect time;
-//! every value is a `$n` parameter. Only SQL that PostgreSQL, CockroachDB and
-//! YugabyteDB all accept (by their documentation): no advisory locks, no
-//! LISTEN/NOTIFY, no `DELETE ... USING`.
+//! every value is a `$n` parameter. PostgreSQL 13 or newer: the read side
+//! stands on its transaction ids and `pg_current_snapshot()`.
 //! The bookkeeping row of an id (`journal_meta`) carries an MD5 of its
 //! persistence id, highest sequence and deleted-to sequence, computed by the
 //! server ([`meta_checksum!`]), because the journal's triggers raise it in
@@ -529,14 +528,22 @@ WHERE n.nspname = $1 AND a.amname = 'btree'"
     };
 }
 
+/// The server's own description and version number, checked before
+/// anything else on connect.
+macro_rules! server_version {
+    () => {
+        "SELECT version(), current_setting('server_version_num')::INT"
+    };
+}
+
 pub(super) use {
     amcheck_indexes, amcheck_installed, verify_journal, verify_snapshots, verify_states,
 };
 pub(super) use {
     bounds, create_schema, create_version_table, delete_events, delete_snapshots, delete_state,
     insert_event, insert_events, latest_snapshot, load_state, meta_checksum, read_events,
-    record_version, save_snapshot, save_state, schema_exists, schema_version, undo_events,
-    undoing_batch, upsert_meta, version_table_exists, written_by,
+    record_version, save_snapshot, save_state, schema_exists, schema_version, server_version,
+    undo_events, undoing_batch, upsert_meta, version_table_exists, written_by,
 };
 pub(super) use {
     delete_tags, deleted_ids, event_head, events_after, horizon, horizon_row, insert_tagged_events,

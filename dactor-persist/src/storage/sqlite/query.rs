@@ -15,7 +15,9 @@ use rusqlite::{Connection, params};
 
 use super::read::{blob, checked_event, column, in_snapshot, shown, type_name};
 use super::{checksum, sqlite_error, streams};
-use crate::query::{EventFilter, EventPage, Offset, StateChange, StatePage, from_micros};
+use crate::query::{
+    EventEnvelope, EventFilter, EventPage, Offset, StateChange, StatePage, from_micros,
+};
 use crate::{PersistError, PersistenceId, SequenceId};
 
 /// The columns every event query selects: the event row as
@@ -106,40 +108,54 @@ pub(super) fn events_after(
         }
         .map_err(fail)?;
         let mut events = Vec::with_capacity(max.min(1024));
+        let mut damaged = false;
         while let Some(row) = rows.next().map_err(fail)? {
-            if let ValueRef::Null = column(row, 6) {
-                // A tag whose event is gone.
-                return Err(PersistError::CorruptEntry {
-                    sequence_id: SequenceId::ZERO,
-                    detail: format!(
-                        "the SQLite file {} tags an event at position {} that is not stored",
-                        path.display(),
-                        shown(column(row, 9))
-                    ),
-                });
+            match envelope_of(row, path) {
+                Ok(event) => events.push(event),
+                // The events before the damage are delivered; the next page
+                // starts at the damage, and fails there.
+                Err(_) if !events.is_empty() => {
+                    damaged = true;
+                    break;
+                }
+                Err(e) => return Err(e),
             }
-            let ValueRef::Text(pid) = column(row, 8) else {
-                return Err(PersistError::CorruptEntry {
-                    sequence_id: SequenceId::ZERO,
-                    detail: format!(
-                        "the event at position {} of the SQLite file {} belongs to no stream: \
-                         its bookkeeping is damaged",
-                        shown(column(row, 6)),
-                        path.display()
-                    ),
-                });
-            };
-            let pid = PersistenceId(String::from_utf8_lossy(pid).into_owned());
-            let event = checked_event(row, 0, &pid)?.envelope(&pid, row, 0)?;
-            events.push(event);
         }
         drop(rows);
         let horizon = match events.last() {
-            Some(last) if events.len() >= max => last.offset,
+            Some(last) if damaged || events.len() >= max => last.offset,
             _ => event_head(conn, path)?,
         };
         Ok(EventPage::new(events, horizon))
     })
+}
+
+/// One row of a page of the log as an envelope, checked.
+fn envelope_of(row: &rusqlite::Row<'_>, path: &Path) -> Result<EventEnvelope, PersistError> {
+    if let ValueRef::Null = column(row, 6) {
+        // A tag whose event is gone.
+        return Err(PersistError::CorruptEntry {
+            sequence_id: SequenceId::ZERO,
+            detail: format!(
+                "the SQLite file {} tags an event at position {} that is not stored",
+                path.display(),
+                shown(column(row, 9))
+            ),
+        });
+    }
+    let ValueRef::Text(pid) = column(row, 8) else {
+        return Err(PersistError::CorruptEntry {
+            sequence_id: SequenceId::ZERO,
+            detail: format!(
+                "the event at position {} of the SQLite file {} belongs to no stream: \
+                 its bookkeeping is damaged",
+                shown(column(row, 6)),
+                path.display()
+            ),
+        });
+    };
+    let pid = PersistenceId(String::from_utf8_lossy(pid).into_owned());
+    checked_event(row, 0, &pid)?.envelope(&pid, row, 0)
 }
 
 /// One page of persistence ids.
