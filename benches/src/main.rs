@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release -p dactor-persist-benches --bin storage
 //! cargo run --release -p dactor-persist-benches --bin storage -- --runs 3 --dir /some/disk
+//! cargo run -p dactor-persist-benches --bin storage -- --quick   # every scenario, small: does it run?
 //! ```
 //!
 //! Every figure is the median of `--runs` runs (default 5; 3 for the 1M-event
@@ -50,12 +51,37 @@ fn raw_stream(k: usize) -> i64 {
     1 + (k as i64).wrapping_mul(2_654_435_761) % 2_147_000_000
 }
 
-const SEQUENTIAL_EVENTS: usize = 2_000;
-const RAW_GROUPED_EVENTS: usize = 200_000;
+/// Rows per transaction of the raw grouped loops.
 const RAW_GROUP: usize = 1_000;
-const ACTORS: usize = 1_000;
-const EVENTS_PER_ACTOR: usize = 200;
-const REPLAY_EVENTS: i64 = 1_000_000;
+
+/// How much each scenario does.
+#[derive(Clone, Copy)]
+struct Sizes {
+    sequential_events: usize,
+    raw_grouped_events: usize,
+    actors: usize,
+    events_per_actor: usize,
+    replay_events: i64,
+}
+
+/// The measured run.
+const FULL: Sizes = Sizes {
+    sequential_events: 2_000,
+    raw_grouped_events: 200_000,
+    actors: 1_000,
+    events_per_actor: 200,
+    replay_events: 1_000_000,
+};
+
+/// `--quick`: every scenario, small, to show the harness still runs (CI);
+/// its figures mean nothing.
+const QUICK: Sizes = Sizes {
+    sequential_events: 20,
+    raw_grouped_events: 2 * RAW_GROUP,
+    actors: 50,
+    events_per_actor: 4,
+    replay_events: 20_000,
+};
 
 // ---------------------------------------------------------------------------
 // Harness.
@@ -64,6 +90,8 @@ const REPLAY_EVENTS: i64 = 1_000_000;
 struct Options {
     runs: usize,
     dir: PathBuf,
+    sizes: Sizes,
+    quick: bool,
 }
 
 fn main() -> Result<()> {
@@ -84,16 +112,21 @@ fn main() -> Result<()> {
             .enable_all()
             .build()?;
         if !path.exists() {
-            runtime.block_on(write_replay_journal(&path))?;
+            runtime.block_on(write_replay_journal(&path, FULL.replay_events))?;
         }
         for _ in 0..5 {
-            println!("{:.0} events/s", runtime.block_on(recover(&path))?);
+            println!(
+                "{:.0} events/s",
+                runtime.block_on(recover(&path, FULL.replay_events))?
+            );
         }
         return Ok(());
     }
     let mut options = Options {
         runs: 5,
         dir: std::env::current_dir()?,
+        sizes: FULL,
+        quick: false,
     };
     let mut rest = args.iter().skip(1);
     while let Some(arg) = rest.next() {
@@ -102,6 +135,11 @@ fn main() -> Result<()> {
                 options.runs = rest.next().ok_or("--runs needs a number")?.parse()?;
             }
             "--dir" => options.dir = PathBuf::from(rest.next().ok_or("--dir needs a path")?),
+            "--quick" => {
+                options.sizes = QUICK;
+                options.runs = 1;
+                options.quick = true;
+            }
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
@@ -113,6 +151,7 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     let runs = options.runs.max(1);
+    let sizes = options.sizes;
     let n = std::cell::Cell::new(0usize);
     let fresh = |name: &str| {
         n.set(n.get() + 1);
@@ -124,44 +163,53 @@ fn main() -> Result<()> {
     eprintln!("raw 1 insert per transaction vs 1 actor persisting, FULL ...");
     let (raw_single, seq_full, seq_full_ratio) = paired(
         runs,
-        || raw_one_per_tx(&fresh("raw1"), SEQUENTIAL_EVENTS, "FULL"),
+        || raw_one_per_tx(&fresh("raw1"), sizes.sequential_events, "FULL"),
         || {
             runtime.block_on(sequential(
                 &fresh("seq"),
-                SEQUENTIAL_EVENTS,
+                sizes.sequential_events,
                 Durability::Full,
             ))
         },
     )?;
     eprintln!("raw {RAW_GROUP} inserts per transaction, clustered layout and log layout ...");
     let raw_clustered = median(runs, || {
-        raw_grouped(&fresh("rawc"), RAW_GROUPED_EVENTS, Layout::Clustered)
+        raw_grouped(&fresh("rawc"), sizes.raw_grouped_events, Layout::Clustered)
     })?;
     let raw_grouped = median(runs, || {
-        raw_grouped(&fresh("rawg"), RAW_GROUPED_EVENTS, Layout::Log)
+        raw_grouped(&fresh("rawg"), sizes.raw_grouped_events, Layout::Log)
     })?;
     eprintln!("the same with synchronous=NORMAL ...");
     let (raw_single_normal, seq_relaxed, seq_relaxed_ratio) = paired(
         runs,
-        || raw_one_per_tx(&fresh("raw1n"), SEQUENTIAL_EVENTS * 5, "NORMAL"),
+        || raw_one_per_tx(&fresh("raw1n"), sizes.sequential_events * 5, "NORMAL"),
         || {
             runtime.block_on(sequential(
                 &fresh("seqn"),
-                SEQUENTIAL_EVENTS * 5,
+                sizes.sequential_events * 5,
                 Durability::Relaxed,
             ))
         },
     )?;
-    eprintln!("store: {ACTORS} actors concurrently ...");
-    let concurrent = median(runs, || runtime.block_on(concurrent(&fresh("conc"))))?;
+    eprintln!("store: {} actors concurrently ...", sizes.actors);
+    let concurrent = median(runs, || {
+        runtime.block_on(concurrent(
+            &fresh("conc"),
+            sizes.actors,
+            sizes.events_per_actor,
+        ))
+    })?;
 
-    eprintln!("store: writing {REPLAY_EVENTS} events of one id ...");
+    let replay_events = sizes.replay_events;
+    eprintln!("store: writing {replay_events} events of one id ...");
     let replay_db = fresh("replay");
-    let own_bytes = runtime.block_on(write_replay_journal(&replay_db))?;
+    let own_bytes = runtime.block_on(write_replay_journal(&replay_db, replay_events))?;
     eprintln!("raw: reading them back ...");
-    let raw_read = median(runs.min(3), || raw_read(&replay_db))?;
+    let raw_read = median(runs.min(3), || raw_read(&replay_db, replay_events))?;
     eprintln!("store: recovering the actor from them ...");
-    let recovery = median(runs.min(3), || runtime.block_on(recover(&replay_db)))?;
+    let recovery = median(runs.min(3), || {
+        runtime.block_on(recover(&replay_db, replay_events))
+    })?;
     eprintln!("store: peak memory of the replay, in a fresh process ...");
     let (hwm_before, hwm_after) = replay_memory(&replay_db)?;
 
@@ -174,7 +222,15 @@ fn main() -> Result<()> {
     println!();
     println!("| measurement | events/s (median) | compared with | ratio | target | met |");
     println!("|---|---:|---|---:|---|---|");
+    let quick = options.quick;
+    if quick {
+        println!(
+            "--quick: every scenario ran, small; the figures mean nothing and no target is judged."
+        );
+        println!();
+    }
     let row = |name: &str, value: f64, base: &str, r: String, target: &str, met: Option<bool>| {
+        let met = if quick { None } else { met };
         println!(
             "| {name} | {} | {base} | {r} | {target} | {} |",
             thousands(value),
@@ -219,7 +275,7 @@ fn main() -> Result<()> {
         Some(seq_full_ratio.median >= 0.8),
     );
     row(
-        &format!("{ACTORS} actors concurrently, Durability::Full"),
+        &format!("{} actors concurrently, Durability::Full", sizes.actors),
         concurrent,
         "raw 1/tx FULL",
         times(concurrent, raw_single),
@@ -227,7 +283,7 @@ fn main() -> Result<()> {
         Some(concurrent >= 100_000.0 && concurrent / raw_single >= 20.0),
     );
     row(
-        &format!("{ACTORS} actors concurrently, Durability::Full"),
+        &format!("{} actors concurrently, Durability::Full", sizes.actors),
         concurrent,
         &format!("raw {RAW_GROUP}/tx FULL"),
         times(concurrent, raw_grouped),
@@ -251,7 +307,7 @@ fn main() -> Result<()> {
         None,
     );
     row(
-        "raw rusqlite, read 1M events of one id (no copy)",
+        &format!("raw rusqlite, read {replay_events} events of one id (no copy)"),
         raw_read,
         "",
         none(),
@@ -259,7 +315,7 @@ fn main() -> Result<()> {
         None,
     );
     row(
-        "recover 1 actor from 1M events (read, checksum, decode, apply)",
+        &format!("recover 1 actor from {replay_events} events (read, checksum, decode, apply)"),
         recovery,
         "raw read",
         times(recovery, raw_read),
@@ -269,7 +325,7 @@ fn main() -> Result<()> {
     let peak = hwm_after.saturating_sub(hwm_before) * 1024;
     println!();
     println!(
-        "Replay memory: the 1M events' own size (payload + event type + 8-byte sequence) is {} MiB; \
+        "Replay memory: the {replay_events} events' own size (payload + event type + 8-byte sequence) is {} MiB; \
          peak RSS grew by {} MiB during recovery ({} -> {} MiB): {:.2}x the events' size (target <= 2x).",
         mib(own_bytes),
         mib(peak),
@@ -422,7 +478,7 @@ fn raw_grouped(path: &Path, events: usize, layout: Layout) -> Result<f64> {
     Ok(per_second(events, started.elapsed()))
 }
 
-fn raw_read(path: &Path) -> Result<f64> {
+fn raw_read(path: &Path, events: i64) -> Result<f64> {
     let conn = Connection::open(path)?;
     let started = Instant::now();
     let stream: i64 = conn.query_row(
@@ -441,7 +497,7 @@ fn raw_read(path: &Path) -> Result<f64> {
         let _: i64 = row.get(3)?;
         count += 1;
     }
-    if count != REPLAY_EVENTS as usize || bytes == 0 {
+    if count as i64 != events || bytes == 0 {
         return Err(format!("raw read found {count} events").into());
     }
     Ok(per_second(count, started.elapsed()))
@@ -468,15 +524,15 @@ async fn sequential(path: &Path, events: usize, durability: Durability) -> Resul
     Ok(result)
 }
 
-async fn concurrent(path: &Path) -> Result<f64> {
+async fn concurrent(path: &Path, actors: usize, events_per_actor: usize) -> Result<f64> {
     let store = Arc::new(SqliteStorage::open(path).await?);
     let started = Instant::now();
-    let tasks: Vec<_> = (0..ACTORS)
+    let tasks: Vec<_> = (0..actors)
         .map(|a| {
             let store = store.clone();
             tokio::spawn(async move {
                 let mut counter = Counter::new(&format!("actor-{a}"));
-                for i in 0..EVENTS_PER_ACTOR {
+                for i in 0..events_per_actor {
                     counter
                         .persist(CounterEvent::Added(i as u64), &*store)
                         .await?;
@@ -497,11 +553,11 @@ async fn concurrent(path: &Path) -> Result<f64> {
         stats.requests as f64 / stats.commits.max(1) as f64
     );
     store.close().await;
-    Ok(per_second(ACTORS * EVENTS_PER_ACTOR, elapsed))
+    Ok(per_second(actors * events_per_actor, elapsed))
 }
 
 /// Writes the replay journal; returns the events' own size in bytes.
-async fn write_replay_journal(path: &Path) -> Result<u64> {
+async fn write_replay_journal(path: &Path, events: i64) -> Result<u64> {
     let store = SqliteStorage::builder(path)
         .durability(Durability::Relaxed)
         .open()
@@ -509,8 +565,8 @@ async fn write_replay_journal(path: &Path) -> Result<u64> {
     let pid = PersistenceId::new("Counter", "replay");
     let mut own = 0u64;
     let mut seq = 0i64;
-    while seq < REPLAY_EVENTS {
-        let payloads: Vec<Vec<u8>> = (seq + 1..=(seq + 10_000).min(REPLAY_EVENTS))
+    while seq < events {
+        let payloads: Vec<Vec<u8>> = (seq + 1..=(seq + 10_000).min(events))
             .map(|n| event_payload(n as u64))
             .collect::<Result<_>>()?;
         let batch: Vec<(SequenceId, &str, &[u8])> = payloads
@@ -529,18 +585,18 @@ async fn write_replay_journal(path: &Path) -> Result<u64> {
     Ok(own)
 }
 
-async fn recover(path: &Path) -> Result<f64> {
+async fn recover(path: &Path, events: i64) -> Result<f64> {
     let store = SqliteStorage::open(path).await?;
     let mut counter = Counter::new("replay");
     let started = Instant::now();
     recover_event_sourced(&mut counter, &store, &store).await?;
     let elapsed = started.elapsed();
-    let n = REPLAY_EVENTS as u64;
-    if counter.seq != SequenceId(REPLAY_EVENTS) || counter.value != n * (n + 1) / 2 {
+    let n = events as u64;
+    if counter.seq != SequenceId(events) || counter.value != n * (n + 1) / 2 {
         return Err(format!("recovered {:?} / {}", counter.seq, counter.value).into());
     }
     store.close().await;
-    Ok(per_second(REPLAY_EVENTS as usize, elapsed))
+    Ok(per_second(events as usize, elapsed))
 }
 
 /// Runs the replay in a fresh process and returns its peak RSS (KiB) before

@@ -29,14 +29,40 @@ type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 /// The store's schema, so that the raw baselines write the same table.
 const MIGRATION: &str = include_str!("../../../dactor-persist/migrations/postgres/0001_init.sql");
 
-const SEQUENTIAL_EVENTS: usize = 2_000;
 const RAW_CONNECTIONS: usize = 64;
-const RAW_PARALLEL_EVENTS: usize = 20_000;
 const RAW_GROUP: usize = 1_000;
-const RAW_GROUPED_EVENTS: usize = 200_000;
-const ACTORS: usize = 1_000;
-const EVENTS_PER_ACTOR: usize = 100;
-const REPLAY_EVENTS: i64 = 1_000_000;
+
+/// How much each scenario does.
+#[derive(Clone, Copy)]
+struct Sizes {
+    sequential_events: usize,
+    raw_parallel_events: usize,
+    raw_grouped_events: usize,
+    actors: usize,
+    events_per_actor: usize,
+    replay_events: i64,
+}
+
+/// The measured run.
+const FULL: Sizes = Sizes {
+    sequential_events: 2_000,
+    raw_parallel_events: 20_000,
+    raw_grouped_events: 200_000,
+    actors: 1_000,
+    events_per_actor: 100,
+    replay_events: 1_000_000,
+};
+
+/// `--quick`: every scenario, small, to show the harness still runs (CI);
+/// its figures mean nothing.
+const QUICK: Sizes = Sizes {
+    sequential_events: 20,
+    raw_parallel_events: 2 * RAW_CONNECTIONS,
+    raw_grouped_events: 2 * RAW_GROUP,
+    actors: 20,
+    events_per_actor: 5,
+    replay_events: 20_000,
+};
 
 fn event_payload(n: u64) -> Vec<u8> {
     postcard::to_allocvec(&CounterEvent::Added(n)).unwrap_or_default()
@@ -51,12 +77,17 @@ fn main() -> Result<()> {
         .map_err(|_| "set DACTOR_PERSIST_PG_URL, e.g. postgres://postgres@127.0.0.1:5432/test")?;
     let mut runs = 5usize;
     let mut only_sequential = false;
+    let mut sizes = FULL;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--runs" => runs = args.next().ok_or("--runs needs a number")?.parse()?,
             // A quick look at the one-actor figure alone.
             "--sequential" => only_sequential = true,
+            "--quick" => {
+                sizes = QUICK;
+                runs = 1;
+            }
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
@@ -65,11 +96,18 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(run(&url, runs, only_sequential))
+    runtime.block_on(run(&url, runs, sizes, only_sequential))
 }
 
-async fn run(url: &str, runs: usize, only_sequential: bool) -> Result<()> {
-    let bench = Bench::new(url).await?;
+async fn run(url: &str, runs: usize, sizes: Sizes, only_sequential: bool) -> Result<()> {
+    let quick = sizes.replay_events != FULL.replay_events;
+    let Sizes {
+        actors,
+        events_per_actor,
+        replay_events,
+        ..
+    } = sizes;
+    let bench = Bench::new(url, sizes).await?;
     let version: String = bench
         .admin
         .query_one("SHOW server_version", &[])
@@ -115,17 +153,17 @@ async fn run(url: &str, runs: usize, only_sequential: bool) -> Result<()> {
         raw_ordered.push(ordered);
         ordering_ratio.push(ordered / plain);
     }
-    eprintln!("store: {ACTORS} actors persisting concurrently ...");
+    eprintln!("store: {actors} actors persisting concurrently ...");
     let mut concurrent = Vec::new();
     for _ in 0..runs {
         concurrent.push(bench.store_concurrent().await?);
     }
-    eprintln!("store: {ACTORS} actors with a live reader on another store ...");
+    eprintln!("store: {actors} actors with a live reader on another store ...");
     let mut lags = Vec::new();
     for _ in 0..runs.min(3) {
         lags.extend(bench.read_lag().await?);
     }
-    eprintln!("store: writing {REPLAY_EVENTS} events of one id ...");
+    eprintln!("store: writing {replay_events} events of one id ...");
     let (replay_schema, replay_store) = bench.replay_journal().await?;
     eprintln!("raw: reading them back in one query ...");
     let mut raw_read = Vec::new();
@@ -135,7 +173,7 @@ async fn run(url: &str, runs: usize, only_sequential: bool) -> Result<()> {
     eprintln!("store: recovering the actor from them ...");
     let mut recovery = Vec::new();
     for _ in 0..runs.min(3) {
-        recovery.push(recover(&replay_store).await?);
+        recovery.push(recover(&replay_store, replay_events).await?);
     }
     replay_store.close().await;
     bench.drop_schema(&replay_schema).await?;
@@ -147,7 +185,17 @@ async fn run(url: &str, runs: usize, only_sequential: bool) -> Result<()> {
     let lag_p50 = percentile(&mut lags, 0.5) / 1000.0;
     let lag_p99 = percentile(&mut lags, 0.99) / 1000.0;
     let (raw_read, recovery) = (median(raw_read), median(recovery));
-    let met = |ok: bool| if ok { "yes" } else { "**no**" };
+    let met = |ok: bool| match (quick, ok) {
+        (true, _) => "",
+        (false, true) => "yes",
+        (false, false) => "**no**",
+    };
+    if quick {
+        println!();
+        println!(
+            "--quick: every scenario ran, small; the figures mean nothing and no target is judged."
+        );
+    }
     println!();
     println!(
         "PostgreSQL {version}, 127.0.0.1, medians of {runs} runs (recovery: {})",
@@ -171,16 +219,16 @@ async fn run(url: &str, runs: usize, only_sequential: bool) -> Result<()> {
         "| raw: {RAW_GROUP}-row `INSERT` per statement, journal of today's schema (tx_id, position, written_at, order index) | {raw_ordered:.0} | raw, no global order, paired runs | {ordering_ratio:.2} | | |"
     );
     println!(
-        "| store: {ACTORS} actors, {EVENTS_PER_ACTOR} sequential persists each, concurrently | {concurrent:.0} | raw {RAW_CONNECTIONS} connections | {:.1} | >= 100,000/s | {} |",
+        "| store: {actors} actors, {events_per_actor} sequential persists each, concurrently | {concurrent:.0} | raw {RAW_CONNECTIONS} connections | {:.1} | >= 100,000/s | {} |",
         concurrent / raw_par,
         met(concurrent >= 100_000.0)
     );
     println!(
-        "| read lag while {ACTORS} actors write: transaction start to delivery to a live reader of all events on another store | p50 {lag_p50:.1} ms, p99 {lag_p99:.1} ms | | | | |"
+        "| read lag while {actors} actors write: transaction start to delivery to a live reader of all events on another store | p50 {lag_p50:.1} ms, p99 {lag_p99:.1} ms | | | | |"
     );
-    println!("| raw: read {REPLAY_EVENTS} events in one query | {raw_read:.0} | | | | |");
+    println!("| raw: read {replay_events} events in one query | {raw_read:.0} | | | | |");
     println!(
-        "| store: recover 1 actor from {REPLAY_EVENTS} events (read, checksum, decode, apply) | {recovery:.0} | raw read | {:.2} | >= 1,000,000/s | {} |",
+        "| store: recover 1 actor from {replay_events} events (read, checksum, decode, apply) | {recovery:.0} | raw read | {:.2} | >= 1,000,000/s | {} |",
         recovery / raw_read,
         met(recovery >= 1_000_000.0)
     );
@@ -189,14 +237,16 @@ async fn run(url: &str, runs: usize, only_sequential: bool) -> Result<()> {
 
 struct Bench {
     url: String,
+    sizes: Sizes,
     admin: Client,
     counter: std::cell::Cell<usize>,
 }
 
 impl Bench {
-    async fn new(url: &str) -> Result<Self> {
+    async fn new(url: &str, sizes: Sizes) -> Result<Self> {
         Ok(Self {
             url: url.to_owned(),
+            sizes,
             admin: connect(url).await?,
             counter: std::cell::Cell::new(0),
         })
@@ -244,7 +294,7 @@ impl Bench {
         let client = connect(&self.url).await?;
         let stmt = client.prepare(&insert_one(&schema)).await?;
         let started = Instant::now();
-        for seq in 1..=SEQUENTIAL_EVENTS as i64 {
+        for seq in 1..=self.sizes.sequential_events as i64 {
             let payload = event_payload(seq as u64);
             client
                 .execute(
@@ -253,7 +303,7 @@ impl Bench {
                 )
                 .await?;
         }
-        let rate = SEQUENTIAL_EVENTS as f64 / started.elapsed().as_secs_f64();
+        let rate = self.sizes.sequential_events as f64 / started.elapsed().as_secs_f64();
         self.drop_schema(&schema).await?;
         Ok(rate)
     }
@@ -264,10 +314,10 @@ impl Bench {
         let store = self.store(&schema).await?;
         let mut counter = Counter::new("seq");
         let started = Instant::now();
-        for n in 0..SEQUENTIAL_EVENTS as u64 {
+        for n in 0..self.sizes.sequential_events as u64 {
             counter.persist(CounterEvent::Added(n), &store).await?;
         }
-        let rate = SEQUENTIAL_EVENTS as f64 / started.elapsed().as_secs_f64();
+        let rate = self.sizes.sequential_events as f64 / started.elapsed().as_secs_f64();
         store.close().await;
         self.drop_schema(&schema).await?;
         Ok(rate)
@@ -282,7 +332,7 @@ impl Bench {
             let stmt = client.prepare(&insert_one(&schema)).await?;
             clients.push((client, stmt));
         }
-        let per_task = RAW_PARALLEL_EVENTS / RAW_CONNECTIONS;
+        let per_task = self.sizes.raw_parallel_events / RAW_CONNECTIONS;
         let started = Instant::now();
         let mut tasks = Vec::new();
         for (task, (client, stmt)) in clients.into_iter().enumerate() {
@@ -327,7 +377,7 @@ impl Bench {
             ))
             .await?;
         let started = Instant::now();
-        for group in 0..(RAW_GROUPED_EVENTS / RAW_GROUP) as i64 {
+        for group in 0..(self.sizes.raw_grouped_events / RAW_GROUP) as i64 {
             let seqs: Vec<i64> = (0..RAW_GROUP as i64)
                 .map(|i| group * RAW_GROUP as i64 + i + 1)
                 .collect();
@@ -339,7 +389,7 @@ impl Bench {
                 .execute(&stmt, &[&pids, &seqs, &types, &payloads, &zeros, &zeros])
                 .await?;
         }
-        Ok(RAW_GROUPED_EVENTS as f64 / started.elapsed().as_secs_f64())
+        Ok(self.sizes.raw_grouped_events as f64 / started.elapsed().as_secs_f64())
     }
 
     /// As [`raw_grouped`](Bench::raw_grouped), into the journal as the
@@ -361,11 +411,12 @@ impl Bench {
         let store = Arc::new(self.store(&schema).await?);
         let started = Instant::now();
         let mut tasks = Vec::new();
-        for actor in 0..ACTORS {
+        for actor in 0..self.sizes.actors {
             let store = store.clone();
+            let events = self.sizes.events_per_actor as u64;
             tasks.push(tokio::spawn(async move {
                 let mut counter = Counter::new(&actor.to_string());
-                for n in 0..EVENTS_PER_ACTOR as u64 {
+                for n in 0..events {
                     counter.persist(CounterEvent::Added(n), &*store).await?;
                 }
                 Ok::<_, PersistError>(())
@@ -374,7 +425,8 @@ impl Bench {
         for task in tasks {
             task.await??;
         }
-        let rate = (ACTORS * EVENTS_PER_ACTOR) as f64 / started.elapsed().as_secs_f64();
+        let rate = (self.sizes.actors * self.sizes.events_per_actor) as f64
+            / started.elapsed().as_secs_f64();
         store.close().await;
         self.drop_schema(&schema).await?;
         Ok(rate)
@@ -389,7 +441,7 @@ impl Bench {
         let schema = self.schema("lag");
         let store = Arc::new(self.store(&schema).await?);
         let reader = Arc::new(self.store(&schema).await?);
-        let total = ACTORS * EVENTS_PER_ACTOR;
+        let total = self.sizes.actors * self.sizes.events_per_actor;
         let journal = ReadJournal::new(reader.clone());
         let mut live = journal.all_events(Offset::START);
         let reading = tokio::spawn(async move {
@@ -407,11 +459,12 @@ impl Bench {
             Ok::<_, PersistError>(lags)
         });
         let mut tasks = Vec::new();
-        for actor in 0..ACTORS {
+        for actor in 0..self.sizes.actors {
             let store = store.clone();
+            let events = self.sizes.events_per_actor as u64;
             tasks.push(tokio::spawn(async move {
                 let mut counter = Counter::new(&actor.to_string());
-                for n in 0..EVENTS_PER_ACTOR as u64 {
+                for n in 0..events {
                     counter.persist(CounterEvent::Added(n), &*store).await?;
                 }
                 Ok::<_, PersistError>(())
@@ -438,8 +491,8 @@ impl Bench {
         let store = self.store(&schema).await?;
         let pid = Counter::new("replay").persistence_id();
         let mut seq = 0i64;
-        while seq < REPLAY_EVENTS {
-            let payloads: Vec<Vec<u8>> = (seq + 1..=(seq + 10_000).min(REPLAY_EVENTS))
+        while seq < self.sizes.replay_events {
+            let payloads: Vec<Vec<u8>> = (seq + 1..=(seq + 10_000).min(self.sizes.replay_events))
                 .map(|s| event_payload(s as u64))
                 .collect();
             let entries: Vec<(SequenceId, &str, &[u8])> = payloads
@@ -473,7 +526,7 @@ impl Bench {
             bytes += payload.len();
         }
         let rate = rows.len() as f64 / started.elapsed().as_secs_f64();
-        if rows.len() as i64 != REPLAY_EVENTS || bytes == 0 {
+        if rows.len() as i64 != self.sizes.replay_events || bytes == 0 {
             return Err(format!("read {} events", rows.len()).into());
         }
         Ok(rate)
@@ -481,12 +534,12 @@ impl Bench {
 }
 
 /// Recovery of the replay actor, end to end.
-async fn recover(store: &PostgresStorage) -> Result<f64> {
+async fn recover(store: &PostgresStorage, events: i64) -> Result<f64> {
     let mut counter = Counter::new("replay");
     let started = Instant::now();
     recover_event_sourced(&mut counter, store, store).await?;
-    let rate = REPLAY_EVENTS as f64 / started.elapsed().as_secs_f64();
-    if counter.seq != SequenceId(REPLAY_EVENTS) {
+    let rate = events as f64 / started.elapsed().as_secs_f64();
+    if counter.seq != SequenceId(events) {
         return Err(format!("recovered to {:?}", counter.seq).into());
     }
     Ok(rate)

@@ -22,11 +22,34 @@ use tokio::sync::{mpsc, oneshot};
 
 type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 
-const ROUND_TRIPS: usize = 200_000;
-const SPAWNED: usize = 10_000;
-const EVENTS_EACH: i64 = 10;
-const MEMORY_PERSISTS: usize = 200_000;
-const SQLITE_PERSISTS: usize = 2_000;
+/// How much each scenario does.
+#[derive(Clone, Copy)]
+struct Sizes {
+    round_trips: usize,
+    spawned: usize,
+    events_each: i64,
+    memory_persists: usize,
+    sqlite_persists: usize,
+}
+
+/// The measured run.
+const FULL: Sizes = Sizes {
+    round_trips: 200_000,
+    spawned: 10_000,
+    events_each: 10,
+    memory_persists: 200_000,
+    sqlite_persists: 2_000,
+};
+
+/// `--quick`: every scenario, small, to show the harness still runs (CI);
+/// its figures mean nothing.
+const QUICK: Sizes = Sizes {
+    round_trips: 1_000,
+    spawned: 100,
+    events_each: 10,
+    memory_persists: 1_000,
+    sqlite_persists: 20,
+};
 
 /// A counter with 8-byte events, written by hand so the bench measures the
 /// runtime, not a codec.
@@ -182,13 +205,13 @@ async fn ask_round_trips(n: usize) -> Result<Duration> {
     Ok(elapsed)
 }
 
-async fn spawn_and_recover(store: Arc<InMemoryStorage>) -> Result<Duration> {
+async fn spawn_and_recover(store: Arc<InMemoryStorage>, sizes: Sizes) -> Result<Duration> {
     let runtime = Runtime::builder()
         .storage(InMemoryStorageProvider::from_storage(store))
         .build();
     let start = Instant::now();
-    let mut refs = Vec::with_capacity(SPAWNED);
-    for i in 0..SPAWNED {
+    let mut refs = Vec::with_capacity(sizes.spawned);
+    for i in 0..sizes.spawned {
         refs.push(
             runtime
                 .spawn_event_sourced(Counter::new(format!("a{i}")))
@@ -200,7 +223,11 @@ async fn spawn_and_recover(store: Arc<InMemoryStorage>) -> Result<Duration> {
     }
     let elapsed = start.elapsed();
     for r in refs.iter().step_by(997) {
-        assert_eq!(r.ask(Get).await?, EVENTS_EACH, "recovered all ten events");
+        assert_eq!(
+            r.ask(Get).await?,
+            sizes.events_each,
+            "recovered all its events"
+        );
     }
     runtime.shutdown().await;
     Ok(elapsed)
@@ -253,7 +280,7 @@ fn row(name: &str, value: f64, unit: &str, baseline: Option<(f64, &str)>) {
     }
 }
 
-async fn bench(runs: usize) -> Result<()> {
+async fn bench(runs: usize, sizes: Sizes) -> Result<()> {
     println!("runs per figure: {runs} (medians)\n");
     println!("| measurement | dactor-persist | baseline (same run) | ratio |");
     println!("|---|---|---|---|");
@@ -261,8 +288,14 @@ async fn bench(runs: usize) -> Result<()> {
     // 1. ask round trip vs bare mpsc + oneshot.
     let (mut bare, mut ask) = (Vec::new(), Vec::new());
     for _ in 0..runs {
-        bare.push(per_op_ns(bare_round_trips(ROUND_TRIPS).await, ROUND_TRIPS));
-        ask.push(per_op_ns(ask_round_trips(ROUND_TRIPS).await?, ROUND_TRIPS));
+        bare.push(per_op_ns(
+            bare_round_trips(sizes.round_trips).await,
+            sizes.round_trips,
+        ));
+        ask.push(per_op_ns(
+            ask_round_trips(sizes.round_trips).await?,
+            sizes.round_trips,
+        ));
     }
     row(
         "ask round trip, handler without persistence (multi-thread runtime)",
@@ -273,20 +306,23 @@ async fn bench(runs: usize) -> Result<()> {
 
     // 2. 10,000 actors spawned and recovered (10 events each).
     let store = Arc::new(InMemoryStorage::new());
-    for i in 0..SPAWNED {
+    for i in 0..sizes.spawned {
         let pid = PersistenceId::new("Counter", &format!("a{i}"));
         let one = 1i64.to_le_bytes();
-        let batch: Vec<(SequenceId, &str, &[u8])> = (1..=EVENTS_EACH)
+        let batch: Vec<(SequenceId, &str, &[u8])> = (1..=sizes.events_each)
             .map(|s| (SequenceId(s), "Added", &one[..]))
             .collect();
         store.write_event_batch(&pid, &batch).await?;
     }
     let mut spawn = Vec::new();
     for _ in 0..runs {
-        spawn.push(spawn_and_recover(store.clone()).await?.as_secs_f64() * 1000.0);
+        spawn.push(spawn_and_recover(store.clone(), sizes).await?.as_secs_f64() * 1000.0);
     }
     row(
-        "10,000 actors spawned + recovered (10 events each, in memory)",
+        &format!(
+            "{} actors spawned + recovered ({} events each, in memory)",
+            sizes.spawned, sizes.events_each
+        ),
         median(spawn),
         "ms",
         None,
@@ -302,7 +338,7 @@ async fn bench(runs: usize) -> Result<()> {
             let store = store.clone();
             let id = format!("d{run}");
             tokio::spawn(async move {
-                direct_persists(&*store, &id, MEMORY_PERSISTS)
+                direct_persists(&*store, &id, sizes.memory_persists)
                     .await
                     .map_err(|e| e.to_string())
             })
@@ -310,7 +346,8 @@ async fn bench(runs: usize) -> Result<()> {
             .map_err(|e| -> Box<dyn Error> { e.into() })
         };
         let inside_id = format!("h{run}");
-        let measure_inside = runtime_persists(provider.clone(), &inside_id, MEMORY_PERSISTS, false);
+        let measure_inside =
+            runtime_persists(provider.clone(), &inside_id, sizes.memory_persists, false);
         let (d, i) = if run % 2 == 0 {
             let d = measure_direct.await?;
             (d, measure_inside.await?)
@@ -318,11 +355,17 @@ async fn bench(runs: usize) -> Result<()> {
             let i = measure_inside.await?;
             (measure_direct.await?, i)
         };
-        direct.push(per_op_ns(d, MEMORY_PERSISTS));
-        inside.push(per_op_ns(i, MEMORY_PERSISTS));
+        direct.push(per_op_ns(d, sizes.memory_persists));
+        inside.push(per_op_ns(i, sizes.memory_persists));
         asks.push(per_op_ns(
-            runtime_persists(provider, &format!("a{run}"), MEMORY_PERSISTS / 4, true).await?,
-            MEMORY_PERSISTS / 4,
+            runtime_persists(
+                provider,
+                &format!("a{run}"),
+                sizes.memory_persists / 4,
+                true,
+            )
+            .await?,
+            sizes.memory_persists / 4,
         ));
     }
     let d = median(direct);
@@ -345,21 +388,21 @@ async fn bench(runs: usize) -> Result<()> {
         let store = Arc::new(SqliteStorage::open(dir.path().join(format!("rt{run}.db"))).await?);
         direct.push(
             per_op_ns(
-                direct_persists(&*store, "d", SQLITE_PERSISTS).await?,
-                SQLITE_PERSISTS,
+                direct_persists(&*store, "d", sizes.sqlite_persists).await?,
+                sizes.sqlite_persists,
             ) / 1000.0,
         );
         let provider = SqliteStorageProvider::from_storage(store.clone());
         inside.push(
             per_op_ns(
-                runtime_persists(provider.clone(), "h", SQLITE_PERSISTS, false).await?,
-                SQLITE_PERSISTS,
+                runtime_persists(provider.clone(), "h", sizes.sqlite_persists, false).await?,
+                sizes.sqlite_persists,
             ) / 1000.0,
         );
         asks.push(
             per_op_ns(
-                runtime_persists(provider, "a", SQLITE_PERSISTS, true).await?,
-                SQLITE_PERSISTS,
+                runtime_persists(provider, "a", sizes.sqlite_persists, true).await?,
+                sizes.sqlite_persists,
             ) / 1000.0,
         );
         store.close().await;
@@ -382,19 +425,19 @@ async fn bench(runs: usize) -> Result<()> {
 
 /// The same round-trip comparison on a current-thread runtime, where no
 /// cross-thread wake-up blurs the per-message cost.
-fn round_trips_current_thread(runs: usize) -> Result<()> {
+fn round_trips_current_thread(runs: usize, sizes: Sizes) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let (mut bare, mut ask) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         bare.push(per_op_ns(
-            rt.block_on(bare_round_trips(ROUND_TRIPS)),
-            ROUND_TRIPS,
+            rt.block_on(bare_round_trips(sizes.round_trips)),
+            sizes.round_trips,
         ));
         ask.push(per_op_ns(
-            rt.block_on(ask_round_trips(ROUND_TRIPS))?,
-            ROUND_TRIPS,
+            rt.block_on(ask_round_trips(sizes.round_trips))?,
+            sizes.round_trips,
         ));
     }
     row(
@@ -408,16 +451,26 @@ fn round_trips_current_thread(runs: usize) -> Result<()> {
 
 fn main() -> Result<()> {
     let mut runs = 5;
+    let mut sizes = FULL;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--runs" => runs = args.next().ok_or("--runs needs a number")?.parse()?,
-            other => return Err(format!("unknown argument `{other}`; expected --runs N").into()),
+            "--quick" => {
+                sizes = QUICK;
+                runs = 1;
+                println!("--quick: every scenario ran, small; the figures mean nothing.\n");
+            }
+            other => {
+                return Err(
+                    format!("unknown argument `{other}`; expected --runs N or --quick").into(),
+                );
+            }
         }
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(bench(runs.max(1)))?;
-    round_trips_current_thread(runs.max(1))
+    rt.block_on(bench(runs.max(1), sizes))?;
+    round_trips_current_thread(runs.max(1), sizes)
 }
