@@ -100,6 +100,27 @@ pub enum PersistError {
         /// The panic's message.
         detail: String,
     },
+    /// A projection's stored offset was not the one this instance last saw:
+    /// another instance of the projection advanced it (or an operator set
+    /// it). Nothing was saved; this instance must stop and load the offset
+    /// again.
+    OffsetConflict {
+        /// The projection's name.
+        projection: String,
+        /// The offset this instance expected (`none`: the start).
+        expected: String,
+        /// The offset stored.
+        found: String,
+    },
+    /// A projection cannot run, or stopped: a bad name, a handler that kept
+    /// failing under a `Stop` policy, a store that cannot host it.
+    ProjectionFailed {
+        /// The projection's name.
+        projection: String,
+        /// What happened, naming the event (persistence id and sequence)
+        /// where there was one.
+        detail: String,
+    },
 }
 
 impl PersistError {
@@ -179,6 +200,18 @@ impl fmt::Display for PersistError {
                 write!(f, "damaged store {store}: {detail}")
             }
             Self::IncompatibleStore(msg) => write!(f, "incompatible store: {msg}"),
+            Self::OffsetConflict {
+                projection,
+                expected,
+                found,
+            } => write!(
+                f,
+                "offset conflict: projection `{projection}` expected its offset at {expected} \
+                 but it is at {found} (another instance advanced it)"
+            ),
+            Self::ProjectionFailed { projection, detail } => {
+                write!(f, "projection `{projection}` failed: {detail}")
+            }
             Self::SnapshotIncompatible(msg) => write!(f, "incompatible snapshot: {msg}"),
             Self::ActorStopped {
                 persistence_id,

@@ -47,6 +47,7 @@ mod identity;
 mod metadata;
 mod policy;
 pub mod prelude;
+pub mod projection;
 pub mod query;
 mod recovery;
 pub mod runtime;
@@ -79,6 +80,16 @@ pub use storage::{
 };
 #[cfg(feature = "postgres")]
 pub use storage::{PostgresStorage, PostgresStorageBuilder, PostgresStorageProvider};
+
+/// The SQLite driver the store is built on, for exactly-once projection
+/// handlers ([`projection::SqliteHandler`]): the same version, no second
+/// dependency to keep in step.
+#[cfg(feature = "sqlite")]
+pub use rusqlite;
+/// The PostgreSQL driver the store is built on, for exactly-once projection
+/// handlers ([`projection::PostgresHandler`]).
+#[cfg(feature = "postgres")]
+pub use tokio_postgres;
 
 /// The README's quick start, run as a doctest so that it never goes stale.
 #[cfg(doctest)]

@@ -4,3 +4,4 @@
 pub mod crash;
 pub mod journaled;
 pub mod ledger;
+pub mod projection;

@@ -137,10 +137,11 @@ async fn the_file_is_in_wal_mode_with_its_schema_version_recorded() {
         vec![
             (1, "init".to_owned()),
             (2, "checksums_cover_ids".to_owned()),
-            (3, "journal_log".to_owned())
+            (3, "journal_log".to_owned()),
+            (4, "projections".to_owned())
         ]
     );
-    assert_eq!(SqliteStorage::schema_version(), 3);
+    assert_eq!(SqliteStorage::schema_version(), 4);
 }
 
 #[tokio::test]

@@ -32,6 +32,14 @@ pub struct EventEnvelope {
 }
 
 impl EventEnvelope {
+    /// A key naming this event uniquely and for good, for sinks that must
+    /// not apply an event twice (a projection that runs at least once hands
+    /// an event again after a crash): `persistence id#sequence`. The id may
+    /// hold `#` itself; the sequence after the last one is unambiguous.
+    pub fn dedup_key(&self) -> String {
+        format!("{}#{}", self.persistence_id, self.sequence_id.0)
+    }
+
     /// The entity type of its persistence id (see [`PersistenceId::entity_type`]).
     pub fn entity_type(&self) -> &str {
         self.persistence_id.entity_type()

@@ -22,6 +22,36 @@ pub enum EventFilter {
     Tag(String),
 }
 
+impl std::fmt::Display for EventFilter {
+    /// `all`, `entity-type:<type>` or `tag:<tag>`: the form
+    /// [`FromStr`](std::str::FromStr) reads back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventFilter::All => f.write_str("all"),
+            EventFilter::EntityType(t) => write!(f, "entity-type:{t}"),
+            EventFilter::Tag(t) => write!(f, "tag:{t}"),
+        }
+    }
+}
+
+impl std::str::FromStr for EventFilter {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "all" {
+            Ok(EventFilter::All)
+        } else if let Some(t) = s.strip_prefix("entity-type:") {
+            Ok(EventFilter::EntityType(t.to_owned()))
+        } else if let Some(t) = s.strip_prefix("tag:") {
+            Ok(EventFilter::Tag(t.to_owned()))
+        } else {
+            Err(format!(
+                "`{s}` is not an event filter (expected `all`, `entity-type:<type>` or `tag:<tag>`)"
+            ))
+        }
+    }
+}
+
 impl EventFilter {
     /// True when `envelope` passes the filter.
     pub fn matches(&self, envelope: &EventEnvelope) -> bool {
@@ -108,6 +138,34 @@ pub trait EventQueries: JournalStorage {
         after: Offset,
         max: usize,
     ) -> Result<EventPage, PersistError>;
+
+    /// How many events passing `filter` are stored after `after`, counting
+    /// no further than `limit` (for lag reports). The default reads pages.
+    ///
+    /// # Errors
+    ///
+    /// As the store's reads.
+    async fn count_events_after(
+        &self,
+        filter: &EventFilter,
+        after: Offset,
+        limit: u64,
+    ) -> Result<u64, PersistError> {
+        let mut counted = 0u64;
+        let mut from = after;
+        while counted < limit {
+            let page = self.read_events_after(filter, from, 1024).await?;
+            let Some(last) = page.events.last() else {
+                break;
+            };
+            if last.offset <= from {
+                break;
+            }
+            from = last.offset;
+            counted = counted.saturating_add(page.events.len() as u64);
+        }
+        Ok(counted.min(limit))
+    }
 
     /// The offset of the newest event committed now ([`Offset::START`]
     /// when there is none): where a current query ends.

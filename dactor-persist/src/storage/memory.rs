@@ -11,6 +11,10 @@ use super::{
     JournalBounds, JournalStorage, NewEvent, SharedStoreProvider, SnapshotStorage, StateStorage,
     validate_batch, validate_snapshot_sequence,
 };
+use crate::projection::store::{
+    LeaseGuard, ProjectionLease, ProjectionRecord, ProjectionStore, check_name,
+    conflict as offset_conflict,
+};
 use crate::query::{
     EventEnvelope, EventFilter, EventPage, EventQueries, Offset, StateChange, StatePage,
 };
@@ -75,6 +79,7 @@ struct Inner {
     /// The order of state saves: position to id (only the latest of each id).
     state_log: BTreeMap<i64, PersistenceId>,
     last_state_position: i64,
+    projections: BTreeMap<String, ProjectionRecord>,
 }
 
 /// A journal, snapshot and state store kept in memory.
@@ -91,6 +96,8 @@ struct Inner {
 pub struct InMemoryStorage {
     inner: Mutex<Inner>,
     commits: watch::Sender<u64>,
+    /// The projections whose lease is held.
+    leases: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Default for InMemoryStorage {
@@ -98,6 +105,7 @@ impl Default for InMemoryStorage {
         Self {
             inner: Mutex::new(Inner::default()),
             commits: watch::Sender::new(0),
+            leases: Arc::default(),
         }
     }
 }
@@ -564,5 +572,105 @@ impl SharedStoreProvider<InMemoryStorage> {
     /// A provider over a new, empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+}
+
+/// A projection's lease in memory: its name in the store's set while held.
+struct MemoryLease {
+    name: String,
+    leases: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl LeaseGuard for MemoryLease {}
+
+impl Drop for MemoryLease {
+    fn drop(&mut self) {
+        self.leases
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.name);
+    }
+}
+
+#[async_trait]
+impl ProjectionStore for InMemoryStorage {
+    async fn load_projection(&self, name: &str) -> Result<ProjectionRecord, PersistError> {
+        check_name(name)?;
+        Ok(self
+            .lock()
+            .projections
+            .get(name)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn advance_projection(
+        &self,
+        name: &str,
+        expected: Option<Offset>,
+        to: Offset,
+    ) -> Result<(), PersistError> {
+        check_name(name)?;
+        let mut inner = self.lock();
+        let record = inner.projections.entry(name.to_owned()).or_default();
+        if record.offset != expected {
+            return Err(offset_conflict(name, expected, record.offset));
+        }
+        record.offset = Some(to);
+        Ok(())
+    }
+
+    async fn set_projection_offset(
+        &self,
+        name: &str,
+        offset: Option<Offset>,
+    ) -> Result<(), PersistError> {
+        check_name(name)?;
+        self.lock()
+            .projections
+            .entry(name.to_owned())
+            .or_default()
+            .offset = offset;
+        Ok(())
+    }
+
+    async fn set_projection_paused(&self, name: &str, paused: bool) -> Result<(), PersistError> {
+        check_name(name)?;
+        self.lock()
+            .projections
+            .entry(name.to_owned())
+            .or_default()
+            .paused = paused;
+        Ok(())
+    }
+
+    async fn register_projection(
+        &self,
+        name: &str,
+        source: &EventFilter,
+    ) -> Result<(), PersistError> {
+        check_name(name)?;
+        self.lock()
+            .projections
+            .entry(name.to_owned())
+            .or_default()
+            .source = Some(source.clone());
+        Ok(())
+    }
+
+    async fn projection_names(&self) -> Result<Vec<String>, PersistError> {
+        Ok(self.lock().projections.keys().cloned().collect())
+    }
+
+    async fn try_lease(&self, name: &str) -> Result<Option<ProjectionLease>, PersistError> {
+        check_name(name)?;
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        if !leases.insert(name.to_owned()) {
+            return Ok(None);
+        }
+        Ok(Some(ProjectionLease::new(MemoryLease {
+            name: name.to_owned(),
+            leases: self.leases.clone(),
+        })))
     }
 }

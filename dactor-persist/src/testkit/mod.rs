@@ -3,6 +3,7 @@
 //! - [`conformance`]: the storage conformance suite every backend runs. Its
 //!   checks and macros are re-exported here.
 //! - [`queries`]: the query part of the suite, for stores with a read side.
+//! - [`projections`]: the projection part, for stores that keep projections.
 //! - [`FailingStorage`]: wraps any store to fail, lose answers or slow down
 //!   on demand.
 //! - [`DamagedJournal`]: wraps a journal to answer damaged pages (holes,
@@ -12,6 +13,7 @@
 pub mod conformance;
 mod damaged;
 mod failing;
+pub mod projections;
 pub mod queries;
 
 pub use conformance::*;

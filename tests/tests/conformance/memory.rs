@@ -6,6 +6,7 @@ use dactor_persist::InMemoryStorage;
 
 dactor_persist::storage_conformance_tests!(|| async { Arc::new(InMemoryStorage::new()) });
 dactor_persist::query_conformance_tests!(|| async { Arc::new(InMemoryStorage::new()) });
+dactor_persist::projection_conformance_tests!(|| async { Arc::new(InMemoryStorage::new()) });
 
 /// The one-call form runs the same suite; this keeps it working.
 #[test]

@@ -18,3 +18,4 @@ async fn fresh() -> (Arc<SqliteStorage>, TempDir) {
 
 dactor_persist::storage_conformance_tests!(fresh);
 dactor_persist::query_conformance_tests!(fresh);
+dactor_persist::projection_conformance_tests!(fresh);

@@ -121,7 +121,7 @@ async fn ids_and_event_types() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(tables, 6, "the store's six tables, no more, no fewer");
+    assert_eq!(tables, 7, "the store's seven tables, no more, no fewer");
     store.close().await;
 }
 

@@ -57,7 +57,7 @@ async fn newer_version() {
         .unwrap()
         .get(0);
     assert_eq!(before, after, "the refused database was changed");
-    assert_eq!(PostgresStorage::schema_version(), 3);
+    assert_eq!(PostgresStorage::schema_version(), 4);
 }
 
 async fn concurrent_connects() {
@@ -89,7 +89,7 @@ async fn concurrent_connects() {
         .unwrap();
     let mut versions: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
     versions.sort_unstable();
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions, vec![1, 2, 3, 4]);
 }
 
 async fn separate_schemas() {

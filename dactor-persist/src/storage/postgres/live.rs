@@ -69,6 +69,22 @@ pub(super) async fn notifier(shared: Weak<Shared>, ping: Arc<Notify>) {
     }
 }
 
+/// A connection of the store's own, outside the pool (TLS as configured),
+/// driven by a task of its own.
+pub(super) async fn dedicated(
+    shared: &Shared,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    #[cfg(feature = "postgres-tls")]
+    if let Some(tls) = shared.tls.clone() {
+        return open(
+            &shared.pg_config,
+            tokio_postgres_rustls::MakeRustlsConnect::new(tls),
+        )
+        .await;
+    }
+    open(&shared.pg_config, tokio_postgres::NoTls).await
+}
+
 /// A connection of its own, driven by a task of its own.
 async fn open<M>(
     config: &tokio_postgres::Config,

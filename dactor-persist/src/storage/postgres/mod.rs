@@ -83,6 +83,8 @@ macro_rules! with_conn {
     }};
 }
 
+mod projection;
+
 const DEFAULT_SCHEMA: &str = "dactor_persist";
 const DEFAULT_POOL_SIZE: usize = 16;
 const DEFAULT_WRITERS: usize = 2;

@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "event_queries",
         include_str!("../../../migrations/postgres/0003_event_queries.sql"),
     ),
+    (
+        4,
+        "projections",
+        include_str!("../../../migrations/postgres/0004_projections.sql"),
+    ),
 ];
 
 /// Migration 2's triggers, for PostgreSQL itself (the Postgres-wire

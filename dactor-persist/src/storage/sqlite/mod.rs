@@ -21,6 +21,7 @@ use crate::query::{EventEnvelope, EventFilter, EventPage, EventQueries, Offset, 
 use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
 use super::{checksum, extras};
+mod projection;
 mod query;
 mod read;
 mod schema;

@@ -42,6 +42,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0003_journal_log.sql"),
         then: Some(v3::move_journal),
     },
+    Migration {
+        version: 4,
+        name: "projections",
+        sql: include_str!("../../../migrations/sqlite/0004_projections.sql"),
+        then: None,
+    },
 ];
 
 /// The newest schema version this code knows.

@@ -65,7 +65,14 @@ pub(super) enum Op {
     DeleteState {
         pid: PersistenceId,
     },
+    /// Work of the store's own (a projection's batch and its offset), run
+    /// under a savepoint in a group of its own: what it writes commits, or
+    /// rolls back, alone.
+    Run(std::sync::Mutex<Option<Job>>),
 }
+
+/// Work run on the writer's connection inside its transaction.
+pub(super) type Job = Box<dyn FnOnce(&Connection, &Path) -> Result<(), PersistError> + Send>;
 
 impl Op {
     /// Payload bytes, to bound a group's size.
@@ -75,6 +82,11 @@ impl Op {
             Op::SaveSnapshot { payload, .. } | Op::SaveState { payload, .. } => payload.len(),
             _ => 0,
         }
+    }
+
+    /// Whether the write commits in a group of its own.
+    fn alone(&self) -> bool {
+        matches!(self, Op::Run(_))
     }
 }
 
@@ -178,12 +190,24 @@ pub(super) fn run(
         data_version: Cell::new(None),
     };
     let mut group: Vec<Request> = Vec::new();
+    // A write met while draining that must commit alone: the next group.
+    let mut carried: Option<Request> = None;
     let close_ack = loop {
-        let close = match next_message(&rx) {
+        let next = match carried.take() {
+            Some(request) => Ok(Message::Write(request)),
+            None => next_message(&rx),
+        };
+        let close = match next {
+            Ok(Message::Write(request)) if request.op.alone() => {
+                group.push(request);
+                None
+            }
             Ok(Message::Write(request)) => {
                 let mut bytes = request.op.bytes();
                 group.push(request);
-                drain(&rx, &mut group, &mut bytes, limits)
+                let (close, alone) = drain(&rx, &mut group, &mut bytes, limits);
+                carried = alone;
+                close
             }
             Ok(Message::Close(ack)) => Some(ack),
             // Every handle is gone (the store was dropped): nothing more can arrive.
@@ -193,6 +217,10 @@ pub(super) fn run(
             writer.commit_group(&mut group);
         }
         if close.is_some() {
+            if let Some(request) = carried.take() {
+                group.push(request);
+                writer.commit_group(&mut group);
+            }
             break close;
         }
     };
@@ -232,23 +260,25 @@ fn next_message(rx: &Receiver<Message>) -> Result<Message, RecvError> {
 }
 
 /// Moves the requests already waiting into `group`, up to the limits. Returns
-/// the close request if one was met (the requests before it are in `group`).
+/// the close request if one was met (the requests before it are in `group`),
+/// and a request that must commit alone, if one ended the draining.
 fn drain(
     rx: &Receiver<Message>,
     group: &mut Vec<Request>,
     bytes: &mut usize,
     limits: GroupLimits,
-) -> Option<oneshot::Sender<()>> {
+) -> (Option<oneshot::Sender<()>>, Option<Request>) {
     let started = Instant::now();
     let mut last_arrival = started;
     while group.len() < limits.max_requests && *bytes < limits.max_bytes {
         match rx.try_recv() {
+            Ok(Message::Write(request)) if request.op.alone() => return (None, Some(request)),
             Ok(Message::Write(request)) => {
                 *bytes += request.op.bytes();
                 group.push(request);
                 last_arrival = Instant::now();
             }
-            Ok(Message::Close(ack)) => return Some(ack),
+            Ok(Message::Close(ack)) => return (Some(ack), None),
             Err(TryRecvError::Disconnected) => break,
             // Writes are still streaming in from many callers: a little
             // patience fills the group, and every write saved from the next
@@ -263,7 +293,7 @@ fn drain(
             Err(TryRecvError::Empty) => break,
         }
     }
-    None
+    (None, None)
 }
 
 /// Why a request failed: its own fault (the others go on), or the
@@ -532,6 +562,29 @@ impl Writer {
                 .map(drop)
             }
             Op::DeleteState { pid } => self.run(DELETE_STATE, params![pid.as_str()]).map(drop),
+            Op::Run(job) => {
+                let job = job.lock().ok().and_then(|mut job| job.take());
+                let Some(job) = job else {
+                    return Ok(());
+                };
+                self.in_savepoint(|| {
+                    let result = job(&self.conn, &self.path);
+                    if self.conn.is_autocommit() {
+                        // The work ended the transaction itself (a COMMIT or
+                        // ROLLBACK in a projection handler): what it wrote
+                        // may have committed without its offset.
+                        return Err(Failure::Transaction(PersistError::StorageUnavailable(
+                            format!(
+                                "work run in a write transaction of the SQLite store {} ended \
+                                 that transaction itself (COMMIT or ROLLBACK in a projection \
+                                 handler); the store's own transaction must be left to it",
+                                self.path.display()
+                            ),
+                        )));
+                    }
+                    result.map_err(Failure::Request)
+                })
+            }
         }
     }
 
