@@ -9,6 +9,12 @@ use dactor_persist::rusqlite::{Connection, params};
 /// The projection's name.
 pub const NAME: &str = "totals";
 
+/// The at-least-once projection's name.
+pub const SINK: &str = "sink";
+
+/// How often the at-least-once projection saves its offset, in events.
+pub const SAVE_EVERY: usize = 10;
+
 /// The entity type the writers persist and the projection reads.
 pub const ENTITY: &str = "Meter";
 
@@ -64,4 +70,55 @@ pub fn value_of(payload: &[u8]) -> Result<i64, HandlerError> {
         .try_into()
         .map_err(|_| format!("a payload of {} bytes, not 8", payload.len()))?;
     Ok(i64::from_le_bytes(bytes))
+}
+
+/// The PostgreSQL read model of the two-process test: one row per event
+/// applied, naming the node that applied it (no key: a double application
+/// shows as a second row).
+pub struct Applied {
+    /// The schema's quoted name.
+    pub schema: String,
+    /// Which node this is.
+    pub node: String,
+}
+
+/// The entity type of the PostgreSQL projection tests.
+pub const PG_ENTITY: &str = "Pj";
+
+/// The PostgreSQL projection's name.
+pub const PG_NAME: &str = "applied";
+
+impl Applied {
+    /// The table's statement.
+    pub fn create_table(schema: &str) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {schema}.applied (pid TEXT NOT NULL, seq BIGINT NOT NULL, node TEXT NOT NULL)"
+        )
+    }
+}
+
+#[dactor_persist::async_trait]
+impl dactor_persist::projection::PostgresHandler for Applied {
+    async fn handle(
+        &mut self,
+        tx: &dactor_persist::tokio_postgres::Transaction<'_>,
+        events: &[EventEnvelope],
+    ) -> Result<(), HandlerError> {
+        let sql = format!(
+            "INSERT INTO {}.applied (pid, seq, node) VALUES ($1, $2, $3)",
+            self.schema
+        );
+        for event in events {
+            tx.execute(
+                &sql,
+                &[
+                    &event.persistence_id.as_str(),
+                    &event.sequence_id.0,
+                    &self.node,
+                ],
+            )
+            .await?;
+        }
+        Ok(())
+    }
 }

@@ -228,3 +228,180 @@ fn a_projection_killed_at_random_applies_every_event_exactly_once() {
     );
     runtime.block_on(store.close());
 }
+
+/// The log's lines, as (id, sequence).
+fn log_lines(path: &Path) -> Vec<(String, i64)> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .map(|line| {
+            let (id, seq) = line.rsplit_once(' ').expect("a log line");
+            (id.to_owned(), seq.parse().expect("a sequence"))
+        })
+        .collect()
+}
+
+/// Runs the at-least-once child on `db` with `log` for `after`, then kills
+/// it with SIGKILL.
+fn run_sink_and_kill(db: &Path, log: &Path, after: Duration) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_projection_child"))
+        .arg(db)
+        .arg("4")
+        .arg(log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the projection child");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("read the child");
+    assert_eq!(first.trim(), "running", "the child did not start");
+    std::thread::sleep(after);
+    assert!(
+        child.try_wait().expect("poll").is_none(),
+        "the at-least-once child ended by itself"
+    );
+    child.kill().expect("SIGKILL the child");
+    child.wait().expect("reap the child");
+}
+
+#[test]
+fn an_at_least_once_projection_killed_repeats_only_what_it_had_not_saved() {
+    use dactor_persist_tests::projection::{SAVE_EVERY, SINK};
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (db, log) = (dir.path().join("sink.db"), dir.path().join("sink.log"));
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0x5EED, |d| d.as_nanos() as u64)
+        | 1;
+    println!("at-least-once crash test seed {seed:#x}");
+    let mut rng = Rng(seed);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let store = Arc::new(runtime.block_on(SqliteStorage::open(&db)).expect("open"));
+    // The events, written first; the sink is slow enough (a write per
+    // event to a file) that kills land mid-way.
+    runtime.block_on(async {
+        for w in 0..4 {
+            let pid = PersistenceId::new(ENTITY, &format!("s{w}"));
+            let batch: Vec<(SequenceId, &str, &[u8])> = (1..=1500)
+                .map(|s| (SequenceId(s), "Read", &b"\x01\0\0\0\0\0\0\0"[..]))
+                .collect();
+            for chunk in batch.chunks(500) {
+                store.write_event_batch(&pid, chunk).await.expect("write");
+            }
+        }
+    });
+    let events = runtime.block_on(async {
+        let journal = ReadJournal::new(store.clone()).page_size(1000);
+        let mut all = journal.current_events_by_entity_type(ENTITY, Offset::START);
+        let mut events = Vec::new();
+        while let Some(e) = all.next().await {
+            let e = e.expect("read");
+            events.push(((e.persistence_id.0.clone(), e.sequence_id.0), e.offset));
+        }
+        events
+    });
+    let offset_of: std::collections::HashMap<(String, i64), Offset> =
+        events.iter().cloned().collect();
+    let head = events.last().expect("events").1;
+
+    let mut crashes = 0;
+    let mut repeated_total = 0usize;
+    for round in 0..8 {
+        let before = log_lines(&log).len();
+        let saved_before = runtime
+            .block_on(store.load_projection(SINK))
+            .expect("load")
+            .offset;
+        run_sink_and_kill(&db, &log, Duration::from_millis(20 + rng.below(120)));
+        let lines = log_lines(&log);
+        let this_run = &lines[before..];
+        let saved = runtime
+            .block_on(store.load_projection(SINK))
+            .expect("load")
+            .offset;
+        // This run resumed right after the offset saved before it...
+        if let Some(first) = this_run.first() {
+            let expected = events
+                .iter()
+                .find(|(_, o)| saved_before.is_none_or(|s| *o > s))
+                .map(|(k, _)| k.clone());
+            assert_eq!(
+                Some(first.clone()),
+                expected,
+                "round {round} (seed {seed:#x}): the run did not resume right after {saved_before:?}"
+            );
+        }
+        // ...and what it handled beyond its last save, the next run
+        // handles again: at most SAVE_EVERY events.
+        let unsaved = this_run
+            .iter()
+            .filter(|k| saved.is_none_or(|s| offset_of[*k] > s))
+            .count();
+        assert!(
+            unsaved <= SAVE_EVERY,
+            "round {round} (seed {seed:#x}): {unsaved} events handled beyond the saved offset"
+        );
+        repeated_total += unsaved;
+        if saved < Some(head) {
+            crashes += 1;
+        }
+    }
+    // A last run to the head.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_projection_child"))
+        .arg(&db)
+        .arg("4")
+        .arg(&log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the projection child");
+    let mut caught_up = false;
+    for _ in 0..600 {
+        if runtime
+            .block_on(store.load_projection(SINK))
+            .expect("load")
+            .offset
+            >= Some(head)
+        {
+            caught_up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    assert!(caught_up, "seed {seed:#x}: the sink never caught up");
+    let lines = log_lines(&log);
+    let mut counts: std::collections::HashMap<(String, i64), usize> = Default::default();
+    for line in &lines {
+        *counts.entry(line.clone()).or_default() += 1;
+    }
+    for (key, _) in &events {
+        assert!(
+            counts.contains_key(key),
+            "seed {seed:#x}: {key:?} was never handled"
+        );
+    }
+    let duplicates = lines.len() - events.len();
+    assert!(
+        duplicates <= repeated_total,
+        "seed {seed:#x}: {duplicates} repeats, more than the {repeated_total} unsaved at the kills"
+    );
+    println!(
+        "{crashes} kills before the head, {} events, {duplicates} handled twice (at most {SAVE_EVERY} per kill)",
+        events.len()
+    );
+    assert!(
+        crashes >= 4,
+        "only {crashes} kills landed before the sink caught up"
+    );
+    runtime.block_on(store.close());
+}

@@ -17,6 +17,7 @@ mod integrity;
 mod late_commit;
 mod nodes;
 mod outage;
+mod projections;
 mod proxy;
 mod schema;
 mod support;
@@ -35,6 +36,7 @@ fn main() {
     trials.extend(group_commit::trials());
     trials.extend(nodes::trials());
     trials.extend(outage::trials());
+    trials.extend(projections::trials());
 
     let trials: Vec<Trial> = match support::url() {
         Some(_) => trials,
