@@ -219,3 +219,31 @@ async fn typed_handlers_decode_and_an_unknown_event_follows_the_policy() {
     let status = handle.stop().await;
     assert_eq!((*sum.lock().unwrap(), status.events_skipped), (12, 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_the_head_ends_when_the_newest_events_are_not_the_projections() {
+    let store = Arc::new(InMemoryStorage::new());
+    write(&*store, "a", 1, 3).await;
+    // The newest events are of another entity type: the projection's saved
+    // offset never reaches the head, yet nothing of its source is left.
+    let other = PersistenceId::new("Other", "x");
+    for seq in 1..=3 {
+        store
+            .write_event(&other, SequenceId(seq), "E", b"")
+            .await
+            .unwrap();
+    }
+    let handle = Projection::by_entity_type("mine", ENTITY)
+        .run_at_least_once(store.clone(), |_: dactor_persist::query::EventEnvelope| {
+            futures_util::future::ready(Ok::<(), HandlerError>(()))
+        })
+        .unwrap();
+    let head = store.event_head().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), handle.wait_for(head))
+        .await
+        .expect("wait_for ended")
+        .unwrap();
+    let status = handle.stop().await;
+    assert_eq!(status.events_handled, 3);
+    assert!(status.saved_offset < Some(head));
+}

@@ -13,6 +13,10 @@ use super::{ProjectionRecord, ProjectionState, ProjectionStatus};
 use crate::PersistError;
 use crate::query::{EventFilter, EventQueries, Offset};
 
+/// How often [`ProjectionHandle::wait_for`] looks at the store between
+/// status changes.
+const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The most events [`Projections::lag`] counts.
 pub const LAG_COUNT_LIMIT: u64 = 100_000;
 
@@ -224,8 +228,10 @@ impl ProjectionHandle {
         self.status.clone()
     }
 
-    /// Pauses it, in the store (a pause survives a restart); it stops
-    /// handling at once, after saving what it handled.
+    /// Pauses it, in the store (a pause survives a restart), and returns
+    /// once it stopped handling: a batch in flight is finished (or undone)
+    /// and what it handled is saved. (An instance of the projection running
+    /// in another process sees the pause at its next look at the store.)
     ///
     /// # Errors
     ///
@@ -233,6 +239,17 @@ impl ProjectionHandle {
     pub async fn pause(&self) -> Result<(), PersistError> {
         self.projections.pause(&self.name).await?;
         let _ = self.control.send(Control::Reload);
+        let mut status = self.status.clone();
+        let _ = status
+            .wait_for(|s| {
+                !matches!(
+                    s.state,
+                    ProjectionState::Running
+                        | ProjectionState::Starting
+                        | ProjectionState::Retrying { .. }
+                )
+            })
+            .await;
         Ok(())
     }
 
@@ -281,34 +298,62 @@ impl ProjectionHandle {
         self.projections.lag_of(&self.filter, saved).await
     }
 
-    /// Waits until its saved offset reaches `offset` (every event up to it
-    /// applied and saved).
+    /// Waits until every event of its source up to `offset` (an
+    /// [`event_head`](EventQueries::event_head), say) is applied and its
+    /// offset saved: its saved offset reaches `offset`, or no event of its
+    /// source lies between them.
     ///
     /// # Errors
     ///
-    /// [`PersistError::ProjectionFailed`] when it stops or fails first.
+    /// [`PersistError::ProjectionFailed`] when it stops or fails first; the
+    /// store's errors.
     pub async fn wait_for(&self, offset: Offset) -> Result<(), PersistError> {
         let mut status = self.status.clone();
-        let result = status
-            .wait_for(|s| {
-                s.saved_offset.is_some_and(|saved| saved >= offset)
-                    || matches!(
-                        s.state,
-                        ProjectionState::Stopped | ProjectionState::Failed { .. }
-                    )
-            })
-            .await
-            .map(|s| s.clone());
-        match result {
-            Ok(s) if s.saved_offset.is_some_and(|saved| saved >= offset) => Ok(()),
-            Ok(s) => Err(PersistError::ProjectionFailed {
-                projection: self.name.clone(),
-                detail: format!("it ended before reaching {offset}: {:?}", s.state),
-            }),
-            Err(_) => Err(PersistError::ProjectionFailed {
-                projection: self.name.clone(),
-                detail: format!("it ended before reaching {offset}"),
-            }),
+        loop {
+            let (saved, ended) = {
+                let s = status.borrow_and_update();
+                let ended = matches!(
+                    s.state,
+                    ProjectionState::Stopped | ProjectionState::Failed { .. }
+                )
+                .then(|| format!("{:?}", s.state));
+                (s.saved_offset, ended)
+            };
+            if saved.is_some_and(|saved| saved >= offset) {
+                return Ok(());
+            }
+            if let Some(state) = ended {
+                return Err(PersistError::ProjectionFailed {
+                    projection: self.name.clone(),
+                    detail: format!("it ended before reaching {offset}: {state}"),
+                });
+            }
+            // Nothing of its source left up to `offset`, and nothing that
+            // can still appear there?
+            let after = saved.unwrap_or(Offset::START);
+            let next = self
+                .projections
+                .queries
+                .read_events_after(&self.filter, after, 1)
+                .await?;
+            let done = next
+                .events
+                .first()
+                .map_or(next.horizon >= offset, |e| e.offset > offset);
+            if done {
+                return Ok(());
+            }
+            tokio::select! {
+                changed = status.changed() => {
+                    if changed.is_err() {
+                        return Err(PersistError::ProjectionFailed {
+                            projection: self.name.clone(),
+                            detail: format!("it ended before reaching {offset}"),
+                        });
+                    }
+                }
+                () = tokio::time::sleep(WAIT_POLL) => {}
+            }
         }
     }
 

@@ -155,6 +155,8 @@ struct Registry {
     actors: HashMap<PersistenceId, Entry>,
     next_generation: u64,
     shut_down: bool,
+    /// The projections it hosts, stopped after the actors on shutdown.
+    projections: Vec<crate::projection::ProjectionHandle>,
 }
 
 struct Entry {
@@ -417,9 +419,59 @@ impl Runtime {
         })
     }
 
+    /// Hosts a running projection (see [`crate::projection`]): `shutdown`
+    /// stops it once the actors have stopped, so that the events they
+    /// persisted last are handled and its offset saved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use dactor_persist::*;
+    /// use dactor_persist::projection::{HandlerError, Projection};
+    /// use dactor_persist::query::EventEnvelope;
+    /// use dactor_persist::runtime::Runtime;
+    ///
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = Arc::new(InMemoryStorage::new());
+    /// let runtime = Runtime::builder()
+    ///     .storage(InMemoryStorageProvider::from_storage(store.clone()))
+    ///     .build();
+    /// let audit = Projection::all("audit").run_at_least_once(store, |event: EventEnvelope| async move {
+    ///     println!("{} #{}: {}", event.persistence_id, event.sequence_id.0, event.event_type);
+    ///     Ok::<(), HandlerError>(())
+    /// })?;
+    /// runtime.host_projection(audit);
+    /// assert_eq!(runtime.projection_names(), ["audit"]);
+    /// runtime.shutdown().await;
+    /// # Ok::<(), PersistError>(()) }).unwrap();
+    /// ```
+    pub fn host_projection(&self, handle: crate::projection::ProjectionHandle) {
+        self.registry().projections.push(handle);
+    }
+
+    /// The names of the projections it hosts.
+    pub fn projection_names(&self) -> Vec<String> {
+        self.registry()
+            .projections
+            .iter()
+            .map(|p| p.name().to_owned())
+            .collect()
+    }
+
+    /// The status of the hosted projection `name`.
+    pub fn projection_status(&self, name: &str) -> Option<crate::projection::ProjectionStatus> {
+        self.registry()
+            .projections
+            .iter()
+            .find(|p| p.name() == name)
+            .map(crate::projection::ProjectionHandle::status)
+    }
+
     /// Stops every actor gracefully and waits until all have stopped: each
     /// handles what is already in its mailbox, finishes its writes and, for a
-    /// durable state, saves. Spawning afterwards fails.
+    /// durable state, saves. Spawning afterwards fails. Then stops the
+    /// projections it hosts, each after saving what it handled.
     pub async fn shutdown(&self) {
         let (signals, mut statuses): (Vec<_>, Vec<_>) = {
             let mut registry = self.registry();
@@ -437,6 +489,10 @@ impl Runtime {
             let _ = status
                 .wait_for(|s| matches!(s, ActorStatus::Stopped(_)))
                 .await;
+        }
+        let projections = std::mem::take(&mut self.registry().projections);
+        for projection in projections {
+            projection.stop().await;
         }
     }
 }
