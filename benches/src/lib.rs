@@ -3,6 +3,44 @@
 
 pub mod stats;
 
+/// The counter's event `Added(n)`, encoded as the store keeps it.
+pub fn counter_payload(n: u64) -> Vec<u8> {
+    postcard::to_allocvec(&CounterEvent::Added(n)).unwrap_or_default()
+}
+
+/// Writes `n` events of counters `Counter:g0` .. `Counter:g{ids-1}`,
+/// interleaved: a batch of up to 100 per id and round.
+///
+/// # Errors
+///
+/// The store's.
+pub async fn fill(
+    store: &dyn dactor_persist::JournalStorage,
+    n: usize,
+    ids: usize,
+) -> Result<(), PersistError> {
+    let per_id = n / ids.max(1);
+    let chunk = 100.min(per_id).max(1);
+    let mut done = 0;
+    while done < per_id {
+        let take = chunk.min(per_id - done);
+        for id in 0..ids {
+            let pid = PersistenceId::new("Counter", &format!("g{id}"));
+            let payloads: Vec<Vec<u8>> = (0..take)
+                .map(|k| counter_payload((done + k) as u64))
+                .collect();
+            let batch: Vec<(SequenceId, &str, &[u8])> = payloads
+                .iter()
+                .enumerate()
+                .map(|(k, p)| (SequenceId((done + k + 1) as i64), "Added", p.as_slice()))
+                .collect();
+            store.write_event_batch(&pid, &batch).await?;
+        }
+        done += take;
+    }
+    Ok(())
+}
+
 use dactor_persist::{
     Actor, EventSourced, PersistError, PersistenceId, PersistentActor, SequenceId,
 };

@@ -3,6 +3,32 @@
 
 use std::time::Duration;
 
+/// A results table: measurement, result, baseline, ratio; printed as
+/// Markdown.
+#[derive(Default)]
+pub struct Table {
+    rows: Vec<[String; 4]>,
+}
+
+impl Table {
+    /// Adds a row.
+    pub fn row(&mut self, what: &str, value: String, against: &str, ratio: String) {
+        self.rows
+            .push([what.to_owned(), value, against.to_owned(), ratio]);
+    }
+
+    /// Prints the table, headed by how many runs each figure is the
+    /// median of.
+    pub fn print(&self, runs: usize) {
+        println!("\nmedians of {runs} runs\n");
+        println!("| measurement | result | compared with | ratio |");
+        println!("|---|---:|---|---:|");
+        for [a, b, c, d] in &self.rows {
+            println!("| {a} | {b} | {c} | {d} |");
+        }
+    }
+}
+
 /// The median of `values` (NaN for none).
 pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);

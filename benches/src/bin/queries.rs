@@ -21,8 +21,9 @@ use dactor_persist::{
     Durability, JournalStorage, PersistenceId, PostgresStorage, SequenceId, SqliteStorage,
     recover_event_sourced,
 };
-use dactor_persist_benches::stats::{median, per_second, percentile, thousands};
-use dactor_persist_benches::{Counter, CounterEvent};
+use dactor_persist_benches::Counter;
+use dactor_persist_benches::stats::{Table, median, per_second, percentile, thousands};
+use dactor_persist_benches::{counter_payload as payload, fill};
 use tokio::io::AsyncBufReadExt;
 
 type Result<T, E = Box<dyn Error + Send + Sync>> = std::result::Result<T, E>;
@@ -111,58 +112,11 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-#[derive(Default)]
-struct Table {
-    rows: Vec<[String; 4]>,
-}
-
-impl Table {
-    fn row(&mut self, what: &str, value: String, against: &str, ratio: String) {
-        self.rows
-            .push([what.to_owned(), value, against.to_owned(), ratio]);
-    }
-
-    fn print(&self, runs: usize) {
-        println!("\nmedians of {runs} runs\n");
-        println!("| measurement | result | compared with | ratio |");
-        println!("|---|---:|---|---:|");
-        for [a, b, c, d] in &self.rows {
-            println!("| {a} | {b} | {c} | {d} |");
-        }
-    }
-}
-
-fn payload(n: u64) -> Vec<u8> {
-    postcard::to_allocvec(&CounterEvent::Added(n)).unwrap_or_default()
-}
-
 fn micros_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
         .unwrap_or(0)
-}
-
-/// Writes `n` events over `ids` ids, a batch per id and round.
-async fn fill(store: &dyn JournalStorage, n: usize, ids: usize) -> Result<()> {
-    let per_id = n / ids;
-    let chunk = 100.min(per_id).max(1);
-    let mut done = 0;
-    while done < per_id {
-        let take = chunk.min(per_id - done);
-        for id in 0..ids {
-            let pid = PersistenceId::new("Counter", &format!("g{id}"));
-            let payloads: Vec<Vec<u8>> = (0..take).map(|k| payload((done + k) as u64)).collect();
-            let batch: Vec<(SequenceId, &str, &[u8])> = payloads
-                .iter()
-                .enumerate()
-                .map(|(k, p)| (SequenceId((done + k + 1) as i64), "Added", p.as_slice()))
-                .collect();
-            store.write_event_batch(&pid, &batch).await?;
-        }
-        done += take;
-    }
-    Ok(())
 }
 
 /// Drains every event in global order through the read side; events/s.
