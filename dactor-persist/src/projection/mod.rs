@@ -83,7 +83,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 
-pub use handle::{ProjectionHandle, ProjectionLag, Projections};
+pub use handle::{LAG_COUNT_LIMIT, ProjectionHandle, ProjectionLag, Projections};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use handler::BatchError;
 #[cfg(feature = "postgres")]
