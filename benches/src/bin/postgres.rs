@@ -30,6 +30,8 @@ type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 const MIGRATION: &str = include_str!("../../../dactor-persist/migrations/postgres/0001_init.sql");
 
 const RAW_CONNECTIONS: usize = 64;
+/// The actor recovered right after connecting.
+const FRESH_EVENTS: i64 = 20_000;
 const RAW_GROUP: usize = 1_000;
 
 /// How much each scenario does.
@@ -175,7 +177,21 @@ async fn run(url: &str, runs: usize, sizes: Sizes, only_sequential: bool) -> Res
     for _ in 0..runs.min(3) {
         recovery.push(recover(&replay_store, replay_events).await?);
     }
+    // A restart: a fresh store handle, then one actor recovered, then the
+    // same actor again, each timed.
+    eprintln!("store: recovering an actor of {FRESH_EVENTS} events right after connecting ...");
+    bench.write_counter(&replay_store, "fresh", FRESH_EVENTS).await?;
     replay_store.close().await;
+    let (mut first, mut second, mut fresh_ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let store = bench.store(&replay_schema).await?;
+        let a = recover_id(&store, "fresh", FRESH_EVENTS).await?;
+        let b = recover_id(&store, "fresh", FRESH_EVENTS).await?;
+        store.close().await;
+        first.push(a);
+        second.push(b);
+        fresh_ratio.push(b / a);
+    }
     bench.drop_schema(&replay_schema).await?;
 
     let (raw_seq, store_seq, seq_ratio) = (median(raw_seq), median(store_seq), median(seq_ratio));
@@ -185,6 +201,7 @@ async fn run(url: &str, runs: usize, sizes: Sizes, only_sequential: bool) -> Res
     let lag_p50 = percentile(&mut lags, 0.5) / 1000.0;
     let lag_p99 = percentile(&mut lags, 0.99) / 1000.0;
     let (raw_read, recovery) = (median(raw_read), median(recovery));
+    let (first, second, fresh_ratio) = (median(first), median(second), median(fresh_ratio));
     let met = |ok: bool| match (quick, ok) {
         (true, _) => "",
         (false, true) => "yes",
@@ -231,6 +248,13 @@ async fn run(url: &str, runs: usize, sizes: Sizes, only_sequential: bool) -> Res
         "| store: recover 1 actor from {replay_events} events (read, checksum, decode, apply) | {recovery:.0} | raw read | {:.2} | >= 1,000,000/s | {} |",
         recovery / raw_read,
         met(recovery >= 1_000_000.0)
+    );
+    println!(
+        "| store: right after connecting, recover 1 actor of {FRESH_EVENTS} events | {first:.0} | | | | |"
+    );
+    println!(
+        "| store: the same actor again, same handle | {second:.0} | first recovery, paired runs | {fresh_ratio:.2} | first within 1.2x | {} |",
+        met(fresh_ratio <= 1.2)
     );
     Ok(())
 }
@@ -485,6 +509,25 @@ impl Bench {
         Ok(lags)
     }
 
+    /// `events` events of counter `id`, written through `store` in batches.
+    async fn write_counter(&self, store: &PostgresStorage, id: &str, events: i64) -> Result<()> {
+        let pid = Counter::new(id).persistence_id();
+        let mut seq = 0i64;
+        while seq < events {
+            let payloads: Vec<Vec<u8>> = (seq + 1..=(seq + 10_000).min(events))
+                .map(|s| event_payload(s as u64))
+                .collect();
+            let entries: Vec<(SequenceId, &str, &[u8])> = payloads
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (SequenceId(seq + 1 + i as i64), "Added", p.as_slice()))
+                .collect();
+            store.write_event_batch(&pid, &entries).await?;
+            seq += entries.len() as i64;
+        }
+        Ok(())
+    }
+
     /// 1M events of one id, written through the store in batches.
     async fn replay_journal(&self) -> Result<(String, PostgresStorage)> {
         let schema = self.schema("replay");
@@ -535,7 +578,12 @@ impl Bench {
 
 /// Recovery of the replay actor, end to end.
 async fn recover(store: &PostgresStorage, events: i64) -> Result<f64> {
-    let mut counter = Counter::new("replay");
+    recover_id(store, "replay", events).await
+}
+
+/// Recovery of counter `id` of `events` events, end to end; events/s.
+async fn recover_id(store: &PostgresStorage, id: &str, events: i64) -> Result<f64> {
+    let mut counter = Counter::new(id);
     let started = Instant::now();
     recover_event_sourced(&mut counter, store, store).await?;
     let rate = events as f64 / started.elapsed().as_secs_f64();
