@@ -5,3 +5,4 @@ pub mod crash;
 pub mod journaled;
 pub mod ledger;
 pub mod projection;
+pub mod rng;

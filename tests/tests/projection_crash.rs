@@ -17,21 +17,10 @@ use dactor_persist::projection::{Projection, ProjectionStore};
 use dactor_persist::query::{EventQueries, Offset, ReadJournal};
 use dactor_persist::{JournalStorage, PersistenceId, SequenceId, SqliteStorage};
 use dactor_persist_tests::projection::{ENTITY, NAME, apply, value_of};
+use dactor_persist_tests::rng::Rng;
 
 const ROUNDS: usize = 20;
 const WRITERS: usize = 6;
-
-/// xorshift64*: kill moments and batch sizes, reproducible from a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
 
 /// Per id: (sum, count, last sequence).
 type Totals = BTreeMap<String, (i64, i64, i64)>;

@@ -14,21 +14,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dactor_persist::{JournalStorage, SequenceId, SqliteStorage};
 use dactor_persist_tests::crash::{payload, persistence_id};
+use dactor_persist_tests::rng::Rng;
 
 const ROUNDS: usize = 24;
 const IDS: usize = 32;
-
-/// xorshift64*: enough randomness for kill moments, reproducible from a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
 
 /// One child run: its `start` lines and its `ack` lines, read until it died.
 #[derive(Default)]

@@ -180,7 +180,9 @@ async fn run(url: &str, runs: usize, sizes: Sizes, only_sequential: bool) -> Res
     // A restart: a fresh store handle, then one actor recovered, then the
     // same actor again, each timed.
     eprintln!("store: recovering an actor of {FRESH_EVENTS} events right after connecting ...");
-    bench.write_counter(&replay_store, "fresh", FRESH_EVENTS).await?;
+    bench
+        .write_counter(&replay_store, "fresh", FRESH_EVENTS)
+        .await?;
     replay_store.close().await;
     let (mut first, mut second, mut fresh_ratio) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
