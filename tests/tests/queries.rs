@@ -278,3 +278,41 @@ async fn pages_read_ahead_lose_and_repeat_nothing_when_reads_fail() {
         }
     }
 }
+
+/// Reads from tasks of a `LocalSet` on a multi-threaded runtime, where tokio
+/// does not support `block_in_place`: with inline reads off they go to the
+/// blocking pool and work.
+#[test]
+fn a_store_used_from_a_local_set_reads_without_blocking_in_place() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("local.db");
+    runtime.block_on(async {
+        let store = SqliteStorage::builder(&path)
+            .inline_reads(false)
+            .open()
+            .await
+            .unwrap();
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                tokio::task::spawn_local(async move {
+                    let pid = PersistenceId::new("Local", "1");
+                    store
+                        .write_event(&pid, SequenceId(1), "E", b"x")
+                        .await
+                        .unwrap();
+                    let events = store.read_events(&pid, SequenceId(1)).await.unwrap();
+                    assert_eq!(events.len(), 1);
+                    store.close().await;
+                })
+                .await
+                .unwrap();
+            })
+            .await;
+    });
+}
