@@ -172,6 +172,10 @@ fn main() -> Result<()> {
             ))
         },
     )?;
+    eprintln!("the disk: an fdatasync append loop ...");
+    let disk = median(runs, || {
+        fdatasync_loop(&fresh("disk"), sizes.sequential_events)
+    })?;
     eprintln!("raw {RAW_GROUP} inserts per transaction, clustered layout and log layout ...");
     let raw_clustered = median(runs, || {
         raw_grouped(&fresh("rawc"), sizes.raw_grouped_events, Layout::Clustered)
@@ -239,10 +243,18 @@ fn main() -> Result<()> {
     };
     let none = String::new;
     row(
-        "raw rusqlite, 1 insert per transaction, FULL",
-        raw_single,
+        "the disk: append 64 bytes and fdatasync, in a loop (writes/s)",
+        disk,
         "",
         none(),
+        "",
+        None,
+    );
+    row(
+        "raw rusqlite, 1 insert per transaction, FULL",
+        raw_single,
+        "the disk's flushes",
+        times(raw_single, disk),
         "",
         None,
     );
@@ -273,6 +285,14 @@ fn main() -> Result<()> {
         seq_full_ratio.to_string(),
         ">= 0.80x",
         Some(seq_full_ratio.median >= 0.8),
+    );
+    row(
+        "1 actor, sequential persists, Durability::Full",
+        seq_full,
+        "the disk's flushes",
+        times(seq_full, disk),
+        "",
+        None,
     );
     row(
         &format!("{} actors concurrently, Durability::Full", sizes.actors),
@@ -426,6 +446,24 @@ fn raw_one_per_tx(path: &Path, events: usize, synchronous: &str) -> Result<f64> 
         conn.execute_batch("COMMIT")?;
     }
     Ok(per_second(events, started.elapsed()))
+}
+
+/// The disk's own limit: append 64 bytes to a file and `fdatasync` it,
+/// `writes` times; writes/s. Every durable commit needs at least one such
+/// flush.
+fn fdatasync_loop(path: &Path, writes: usize) -> Result<f64> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let record = [0x5Au8; 64];
+    let started = Instant::now();
+    for _ in 0..writes {
+        file.write_all(&record)?;
+        file.sync_data()?;
+    }
+    Ok(per_second(writes, started.elapsed()))
 }
 
 /// The layouts the raw grouped insert is measured on.
