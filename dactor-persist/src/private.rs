@@ -69,9 +69,17 @@ pub fn encode_event<T: Serialize + ?Sized>(
     name: &str,
     fields: &T,
 ) -> Result<Vec<u8>, PersistError> {
-    let out = Vec::with_capacity(name.len() + 16);
-    let out = postcard::to_extend(name, out).map_err(|e| encode_failed(name, e))?;
-    postcard::to_extend(fields, out).map_err(|e| encode_failed(name, e))
+    // The name, then the fields: postcard writes a tuple as its parts one
+    // after the other. Most events fit a small buffer on the stack, copied
+    // out in one exact allocation; bigger ones grow a vector.
+    let mut small = [0u8; 256];
+    match postcard::to_slice(&(name, fields), &mut small) {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(postcard::Error::SerializeBufferFull) => {
+            postcard::to_allocvec(&(name, fields)).map_err(|e| encode_failed(name, e))
+        }
+        Err(e) => Err(encode_failed(name, e)),
+    }
 }
 
 fn encode_failed(name: &str, e: postcard::Error) -> PersistError {
@@ -225,4 +233,23 @@ pub fn decode_state<T: DeserializeOwned>(
         ));
     }
     Ok(fields)
+}
+
+#[cfg(test)]
+mod encode_tests {
+    use super::*;
+
+    /// The layout is the name's encoding, then the fields': exactly what
+    /// journals already hold, whichever way the bytes are put together,
+    /// for events that fit the stack buffer and for those that do not.
+    #[test]
+    fn events_encode_as_their_name_then_their_fields() {
+        let long = "x".repeat(1000);
+        for (name, memo) in [("Deposited", "a memo"), ("Opened", long.as_str())] {
+            let fields = (42u64, Some(memo.to_owned()));
+            let mut expected = postcard::to_allocvec(name).unwrap();
+            expected.extend(postcard::to_allocvec(&fields).unwrap());
+            assert_eq!(encode_event(name, &fields).unwrap(), expected);
+        }
+    }
 }
