@@ -4,7 +4,9 @@
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, Generics, Ident, Type};
 
-use crate::attr::{self, Container, Derive, Errors, EventContainer, FieldAttrs, VariantAttrs};
+use crate::attr::{
+    self, Container, Derive, Errors, EventContainer, FieldAttrs, FieldPlace, VariantAttrs,
+};
 
 /// A struct deriving `EventSourced` or `DurableState`.
 pub struct Actor<'a> {
@@ -23,6 +25,15 @@ pub struct Field<'a> {
 }
 
 impl Field<'_> {
+    /// The name the stored layout records: `#[persist(name = "..")]` or the
+    /// field's own.
+    pub fn stored_name(&self) -> String {
+        self.attrs
+            .name
+            .as_ref()
+            .map_or_else(|| self.ident.to_string(), |n| n.value.clone())
+    }
+
     /// Stored in snapshots and states: not the id, the sequence or skipped.
     pub fn is_stored(&self) -> bool {
         self.attrs.id.is_none() && self.attrs.sequence.is_none() && self.attrs.skip.is_none()
@@ -71,7 +82,11 @@ impl<'a> Actor<'a> {
             .named
             .iter()
             .filter_map(|f| {
-                let attrs = attr::parse_field(&f.attrs, errors);
+                let place = match derive {
+                    Derive::StoredState => FieldPlace::Layout,
+                    _ => FieldPlace::Actor,
+                };
+                let attrs = attr::parse_field(&f.attrs, place, errors);
                 Some(Field {
                     ident: f.ident.as_ref()?,
                     ty: &f.ty,
@@ -99,6 +114,12 @@ impl<'a> Actor<'a> {
     pub fn stored_fields(&self) -> impl Iterator<Item = &Field<'a>> {
         self.fields.iter().filter(|f| f.is_stored())
     }
+
+    /// The stored fields with a default, in declaration order: bit `i` of a
+    /// layout's `present` mask is the `i`-th of them.
+    pub fn defaulted_fields(&self) -> impl Iterator<Item = &Field<'a>> {
+        self.stored_fields().filter(|f| f.attrs.default.is_some())
+    }
 }
 
 /// An enum deriving `PersistentEvent`.
@@ -114,6 +135,8 @@ pub struct Variant<'a> {
     pub ident: &'a Ident,
     pub fields: &'a Fields,
     pub attrs: VariantAttrs,
+    /// Each field's `#[persist(..)]`, in declaration order.
+    pub field_attrs: Vec<FieldAttrs>,
 }
 
 impl Variant<'_> {
@@ -154,6 +177,11 @@ impl<'a> Event<'a> {
                 ident: &v.ident,
                 fields: &v.fields,
                 attrs: attr::parse_variant(&v.attrs, errors),
+                field_attrs: v
+                    .fields
+                    .iter()
+                    .map(|f| attr::parse_field(&f.attrs, FieldPlace::Variant, errors))
+                    .collect(),
             })
             .collect();
         Some(Event {

@@ -39,6 +39,7 @@ impl Errors {
 pub enum Derive {
     EventSourced,
     DurableState,
+    StoredState,
 }
 
 impl Derive {
@@ -46,6 +47,7 @@ impl Derive {
         match self {
             Derive::EventSourced => "EventSourced",
             Derive::DurableState => "DurableState",
+            Derive::StoredState => "StoredState",
         }
     }
 
@@ -62,17 +64,20 @@ impl Derive {
                 "keep_snapshots",
                 "delete_events_on_snapshot",
                 "schema_version",
+                "migrate",
                 "recovery_failure",
                 "persist_failure",
                 "manual_actor",
                 "crate",
             ],
+            Derive::StoredState => &["schema_version", "migrate", "crate"],
             Derive::DurableState => &[
                 "entity",
                 "id",
                 "save_every",
                 "save_interval",
                 "schema_version",
+                "migrate",
                 "recovery_failure",
                 "persist_failure",
                 "manual_actor",
@@ -99,6 +104,61 @@ pub enum Policy {
     },
 }
 
+/// `migrate(from = OldLayout, with = path)`: read payloads of an older
+/// layout and turn them into this one.
+pub struct Migrate {
+    pub from: Type,
+    pub with: ExprPath,
+}
+
+/// A field's default when a stored payload predates it.
+pub enum DefaultValue {
+    /// `#[persist(default)]`: `Default::default()`.
+    Trait,
+    /// `#[persist(default = path)]`: `path()`.
+    Path(ExprPath),
+}
+
+/// Where a field attribute was written: each place accepts its own keys.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum FieldPlace {
+    /// A field of an `EventSourced` or `DurableState` struct.
+    Actor,
+    /// A field of a `StoredState` struct.
+    Layout,
+    /// A field of a `PersistentEvent` variant.
+    Variant,
+}
+
+impl FieldPlace {
+    fn keys(self) -> &'static [&'static str] {
+        match self {
+            FieldPlace::Actor => &["id", "sequence", "skip", "default", "name"],
+            FieldPlace::Layout => &["default", "name"],
+            FieldPlace::Variant => &["default"],
+        }
+    }
+
+    fn hint(self, key: &str) -> &'static str {
+        match (self, key) {
+            (FieldPlace::Layout, "id" | "sequence" | "skip") => {
+                " (a #[derive(StoredState)] struct lists only the stored fields of the old layout: leave the id, the sequence and skipped fields out)"
+            }
+            (FieldPlace::Variant, "name") => {
+                " (an event's fields are stored by position, not by name: renaming one needs nothing; `name` goes on the variant)"
+            }
+            (FieldPlace::Variant, "id" | "sequence" | "skip") => {
+                " (these mark fields of the actor struct, not of an event)"
+            }
+            (_, "alias" | "tag") => " (this is a variant attribute: put it on the variant)",
+            (_, "entity" | "event" | "schema_version" | "migrate") => {
+                " (this is a struct attribute: put it on the struct)"
+            }
+            _ => "",
+        }
+    }
+}
+
 /// The struct-level `#[persist(..)]` of `EventSourced` and `DurableState`.
 #[derive(Default)]
 pub struct Container {
@@ -114,6 +174,7 @@ pub struct Container {
     pub save_every: Option<At<u64>>,
     pub save_interval_ms: Option<At<u64>>,
     pub schema_version: Option<At<u32>>,
+    pub migrate: Option<At<Migrate>>,
     pub recovery_failure: Option<At<Policy>>,
     pub persist_failure: Option<At<Policy>>,
     pub manual_actor: Option<At<bool>>,
@@ -128,6 +189,9 @@ pub struct FieldAttrs {
     pub id: Option<Span>,
     pub sequence: Option<Span>,
     pub skip: Option<Span>,
+    pub default: Option<At<DefaultValue>>,
+    /// The name the stored layout records (an earlier name of the field).
+    pub name: Option<At<String>>,
 }
 
 /// The variant-level `#[persist(..)]` of `PersistentEvent`.
@@ -144,6 +208,9 @@ pub struct EventContainer {
     pub krate: Option<Path>,
     /// A function from the event to its tags.
     pub tags: Option<ExprPath>,
+    /// `upcast(from = OldEvents, with = path)`: names this enum does not
+    /// know decode through `OldEvents`, then `path` turns them into this one.
+    pub upcast: Option<At<Migrate>>,
 }
 
 fn persist_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
@@ -278,6 +345,11 @@ pub fn parse_container(attrs: &[Attribute], derive: Derive, errors: &mut Errors)
                         set_once(errors, &mut c.persist_failure, v, &key, span);
                     }
                 }
+                "migrate" => {
+                    if let Some(v) = migrate_value(&meta, MigrateKind::Migrate, errors) {
+                        set_once(errors, &mut c.migrate, v, &key, span);
+                    }
+                }
                 _ => errors.push(span, format!("unhandled persist attribute `{key}`")),
             }
             Ok(())
@@ -330,34 +402,71 @@ fn misplaced_key_hint(derive: Derive, key: &str) -> &'static str {
         (Derive::EventSourced, "save_every" | "save_interval") => {
             " (saving is for #[derive(DurableState)]; an event-sourced actor snapshots: use `snapshot_every` or `snapshot_interval`)"
         }
-        (_, "sequence" | "skip") => " (this is a field attribute: put it on a field)",
+        (Derive::StoredState, _)
+            if Derive::EventSourced.keys().contains(&key)
+                || Derive::DurableState.keys().contains(&key) =>
+        {
+            " (a #[derive(StoredState)] struct describes an old stored layout; the actor's settings stay on the actor)"
+        }
+        (_, "sequence" | "skip" | "default") => " (this is a field attribute: put it on a field)",
         (_, "name" | "alias") => " (this is a variant attribute of #[derive(PersistentEvent)])",
         _ => "",
     }
 }
 
-pub fn parse_field(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
-    const KEYS: &[&str] = &["id", "sequence", "skip"];
+pub fn parse_field(attrs: &[Attribute], place: FieldPlace, errors: &mut Errors) -> FieldAttrs {
+    let keys = place.keys();
     let mut f = FieldAttrs::default();
     for attr in persist_attrs(attrs) {
         let result = attr.parse_nested_meta(|meta| {
             let key = key_name(&meta);
             let span = meta.path.span();
+            if !keys.contains(&key.as_str()) {
+                let hint = place.hint(&key);
+                let hint = if hint.is_empty() {
+                    did_you_mean(&key, keys)
+                } else {
+                    hint.to_owned()
+                };
+                errors.push(
+                    span,
+                    format!(
+                        "unknown persist field attribute `{key}`{hint}; expected {}",
+                        expected_one_of(keys)
+                    ),
+                );
+                skip_value(&meta);
+                return Ok(());
+            }
+            match key.as_str() {
+                "default" => {
+                    let value = if meta.input.peek(syn::Token![=]) {
+                        parse_or_report(errors, &key, || meta.value()?.parse::<ExprPath>())
+                            .map(DefaultValue::Path)
+                    } else {
+                        Some(DefaultValue::Trait)
+                    };
+                    if let Some(value) = value {
+                        set_once(errors, &mut f.default, At { value, span }, &key, span);
+                    }
+                    return Ok(());
+                }
+                "name" => {
+                    if let Some(lit) = string_value(&meta, &key, errors) {
+                        let value = At {
+                            value: lit.value(),
+                            span: lit.span(),
+                        };
+                        set_once(errors, &mut f.name, value, &key, span);
+                    }
+                    return Ok(());
+                }
+                _ => {}
+            }
             let slot = match key.as_str() {
                 "id" => &mut f.id,
                 "sequence" => &mut f.sequence,
-                "skip" => &mut f.skip,
-                _ => {
-                    errors.push(
-                        span,
-                        format!(
-                            "unknown persist field attribute `{key}`; expected one of {}",
-                            expected_list(KEYS)
-                        ),
-                    );
-                    skip_value(&meta);
-                    return Ok(());
-                }
+                _ => &mut f.skip,
             };
             if meta.input.peek(syn::Token![=]) {
                 errors.push(
@@ -379,6 +488,94 @@ pub fn parse_field(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
     f
 }
 
+/// "one of `a`, `b`" or "`a`" for a single key.
+fn expected_one_of(keys: &[&str]) -> String {
+    match keys {
+        [one] => format!("`{one}`"),
+        _ => format!("one of {}", expected_list(keys)),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MigrateKind {
+    Migrate,
+    Upcast,
+}
+
+/// `migrate(from = OldLayout, with = path)` or `upcast(from = OldEvents, with = path)`.
+fn migrate_value(
+    meta: &ParseNestedMeta<'_>,
+    kind: MigrateKind,
+    errors: &mut Errors,
+) -> Option<At<Migrate>> {
+    let (key, usage) = match kind {
+        MigrateKind::Migrate => (
+            "migrate",
+            "`migrate` expects `migrate(from = OldLayout, with = path)`: `OldLayout` a #[derive(StoredState)] struct of the old stored fields, `path` the function that turns it into this one",
+        ),
+        MigrateKind::Upcast => (
+            "upcast",
+            "`upcast` expects `upcast(from = OldEvents, with = path)`: `OldEvents` a #[derive(PersistentEvent)] enum of the old variants under their stored names, `path` a `fn(OldEvents) -> Self`",
+        ),
+    };
+    let span = meta.path.span();
+    if !meta.input.peek(syn::token::Paren) {
+        errors.push(span, usage);
+        skip_value(meta);
+        return None;
+    }
+    let mut from = None;
+    let mut with = None;
+    let result = meta.parse_nested_meta(|inner| {
+        let inner_key = key_name(&inner);
+        match inner_key.as_str() {
+            "from" => {
+                if let Some(v) = parse_or_report(errors, &format!("{key}(from)"), || {
+                    inner.value()?.parse::<Type>()
+                }) {
+                    set_once(errors, &mut from, v, "from", inner.path.span());
+                }
+            }
+            "with" => {
+                if let Some(v) = parse_or_report(errors, &format!("{key}(with)"), || {
+                    inner.value()?.parse::<ExprPath>()
+                }) {
+                    set_once(errors, &mut with, v, "with", inner.path.span());
+                }
+            }
+            _ => {
+                let hint = did_you_mean(&inner_key, &["from", "with"]);
+                errors.push(
+                    inner.path.span(),
+                    format!(
+                        "unknown `{key}` setting `{inner_key}`{hint}; expected `from` or `with`"
+                    ),
+                );
+                skip_value(&inner);
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        errors.push_err(e);
+        return None;
+    }
+    match (from, with) {
+        (Some(from), Some(with)) => Some(At {
+            value: Migrate { from, with },
+            span,
+        }),
+        (None, _) => {
+            errors.push(span, format!("`{key}` needs `from = ..`; {usage}"));
+            None
+        }
+        (_, None) => {
+            errors.push(span, format!("`{key}` needs `with = path`; {usage}"));
+            None
+        }
+    }
+}
+
 pub fn parse_event_container(attrs: &[Attribute], errors: &mut Errors) -> EventContainer {
     let mut c = EventContainer::default();
     for attr in persist_attrs(attrs) {
@@ -395,18 +592,25 @@ pub fn parse_event_container(attrs: &[Attribute], errors: &mut Errors) -> EventC
                 if let Some(v) = parse_or_report(errors, &key, || meta.value()?.parse::<ExprPath>()) {
                     set_once(errors, &mut c.tags, v, &key, span);
                 }
+            } else if key == "upcast" {
+                if let Some(v) = migrate_value(&meta, MigrateKind::Upcast, errors) {
+                    set_once(errors, &mut c.upcast, v, &key, span);
+                }
             } else {
                 let hint = if key == "entity" || key == "event" {
                     " (entity and event go on the actor struct's #[derive(EventSourced)])"
                 } else if key == "name" || key == "alias" || key == "tag" {
                     " (put it on the variant)"
+                } else if key == "default" {
+                    " (put it on the variant's field)"
                 } else {
                     ""
                 };
+                let hint = if hint.is_empty() { did_you_mean(&key, &["crate", "tags", "upcast"]) } else { hint.to_owned() };
                 errors.push(
                     span,
                     format!(
-                        "unknown persist attribute `{key}` for #[derive(PersistentEvent)]{hint}; expected `crate` or `tags`"
+                        "unknown persist attribute `{key}` for #[derive(PersistentEvent)]{hint}; expected one of `crate`, `tags`, `upcast`"
                     ),
                 );
                 skip_value(&meta);
@@ -444,7 +648,13 @@ pub fn parse_variant(attrs: &[Attribute], errors: &mut Errors) -> VariantAttrs {
                     }
                 }
                 _ => {
-                    let hint = if key == "tags" { " (`tags = path` goes on the enum; a variant takes `tag = \"..\"`)" } else { "" };
+                    let hint = if key == "tags" {
+                        " (`tags = path` goes on the enum; a variant takes `tag = \"..\"`)".to_owned()
+                    } else if key == "default" {
+                        " (this is a field attribute: put it on the variant's field)".to_owned()
+                    } else {
+                        did_you_mean(&key, &["name", "alias", "tag"])
+                    };
                     errors.push(
                         span,
                         format!(

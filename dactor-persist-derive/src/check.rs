@@ -9,17 +9,91 @@ use crate::attr::{Derive, Errors};
 
 /// Every rule for an actor struct.
 pub fn actor(actor: &Actor<'_>, errors: &mut Errors) {
-    entity(actor, errors);
-    event_type(actor, errors);
-    one_id(actor, errors);
-    sequence(actor, errors);
+    if actor.derive != Derive::StoredState {
+        entity(actor, errors);
+        event_type(actor, errors);
+        one_id(actor, errors);
+        sequence(actor, errors);
+    }
     field_roles(actor, errors);
+    stored_field_attrs(actor, errors);
     counts_above_zero(actor, errors);
 }
 
 /// Every rule for an event enum.
 pub fn event(event: &Event<'_>, errors: &mut Errors) {
     unique_names(event, errors);
+    defaults_trail(event, errors);
+}
+
+/// At most this many `#[persist(default)]` fields per struct: every subset of
+/// them may be missing from an old payload, and each subset is a layout.
+pub const MAX_DEFAULTED: usize = 8;
+
+/// `default` and `name` only on stored fields; stored names unique; not too
+/// many defaulted fields.
+fn stored_field_attrs(actor: &Actor<'_>, errors: &mut Errors) {
+    for f in actor.fields.iter().filter(|f| !f.is_stored()) {
+        let spans = [
+            f.attrs.default.as_ref().map(|d| ("default", d.span)),
+            f.attrs.name.as_ref().map(|n| ("name", n.span)),
+        ];
+        for (key, span) in spans.into_iter().flatten() {
+            errors.push(
+                span,
+                format!(
+                    "`{key}` is for stored fields, and `{}` is not stored (it is the id, the sequence or skipped)",
+                    f.ident
+                ),
+            );
+        }
+    }
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for f in actor.stored_fields() {
+        let name = f.stored_name();
+        let span = f.attrs.name.as_ref().map_or(f.ident.span(), |n| n.span);
+        if let Some(other) = seen.insert(name.clone(), f.ident.to_string()) {
+            errors.push(
+                span,
+                format!("the stored name `{name}` is already the name of field `{other}`"),
+            );
+        }
+    }
+    if let Some(extra) = actor.defaulted_fields().nth(MAX_DEFAULTED) {
+        errors.push(
+            extra.attrs.default.as_ref().map_or(extra.ident.span(), |d| d.span),
+            format!(
+                "at most {MAX_DEFAULTED} fields of one struct can be `#[persist(default)]` (each may be missing from an old payload, and every combination is a layout to recognise): fold the older ones into a #[derive(StoredState)] layout and `migrate` from it"
+            ),
+        );
+    }
+}
+
+/// In an event variant, `#[persist(default)]` fields come last: an old event
+/// holds the fields before them, and its payload simply ends there.
+fn defaults_trail(event: &Event<'_>, errors: &mut Errors) {
+    for v in &event.variants {
+        let mut first_default: Option<String> = None;
+        for (i, (attrs, field)) in v.field_attrs.iter().zip(v.fields.iter()).enumerate() {
+            let name = field
+                .ident
+                .as_ref()
+                .map_or_else(|| i.to_string(), |i| i.to_string());
+            match (&attrs.default, &first_default) {
+                (Some(_), None) => first_default = Some(name),
+                (None, Some(d)) => {
+                    errors.push(
+                        field.ident.as_ref().map_or(v.ident.span(), |i| i.span()),
+                        format!(
+                            "field `{name}` of `{}` has no `#[persist(default)]` but comes after `{d}`, which has one: an event's fields are stored by position, and an old event's payload ends where the added fields start, so added fields with defaults go last",
+                            v.ident,
+                        ),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// `entity` is required, not empty, and has no `:` (the id separator).
@@ -105,6 +179,7 @@ fn sequence(actor: &Actor<'_>, errors: &mut Errors) {
                 );
             }
         }
+        Derive::StoredState => {}
         Derive::DurableState => {
             for s in seqs {
                 errors.push(

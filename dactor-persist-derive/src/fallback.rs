@@ -55,6 +55,21 @@ pub fn actor(
                 fn restore_state(&mut self, _: #bytes) -> #result<(), #err> { #unreachable }
             }
         },
+        Derive::StoredState => {
+            return quote! {
+                #[allow(unreachable_code, clippy::all)]
+                const _: () = {
+                    impl #impl_g #private::StoredState for #ident #ty_g #where_clause {
+                        fn decode_layout(
+                            _: &[u8],
+                            _: #private::StoredAs,
+                            _: &#private::PersistenceId,
+                        ) -> #result<#private::core::option::Option<Self>, #err> { #unreachable }
+                        fn encode_layout(&self) -> #result<#bytes, #err> { #unreachable }
+                    }
+                };
+            };
+        }
     };
     quote! {
         #[allow(unreachable_code, clippy::all)]

@@ -83,6 +83,7 @@ use crate::attr::{Derive, Errors};
 /// | `keep_snapshots` | integer ≥ 1 | keep at most N snapshots (`retention_count`) |
 /// | `delete_events_on_snapshot` | flag | delete the events a saved snapshot covers |
 /// | `schema_version` | integer | bump it when a stored field's type changes meaning without changing its name: older snapshots are then ignored and the journal replayed |
+/// | `migrate` | `migrate(from = Old, with = path)` | snapshots of the older layout `Old` (a `#[derive(StoredState)]` struct) restore through `path: fn(&mut Self, Old)` |
 /// | `recovery_failure` | `"stop"`, `"skip_and_start"`, `retry(max_attempts = 3, initial_delay = "100ms")` | `PersistentActor::recovery_failure_policy` |
 /// | `persist_failure` | `"stop"`, `"return_error"`, `retry(..)` | `PersistentActor::persist_failure_policy` |
 /// | `manual_actor` | flag | do not implement `Actor` (write your own, with your own `Args` and `Deps`); by default `Args = Self`, `Deps = ()` |
@@ -95,11 +96,16 @@ use crate::attr::{Derive, Errors};
 /// | `#[persist(id)]` | the entity id (any `Display` type); not stored in snapshots |
 /// | `#[persist(sequence)]` | the `SequenceId` of the last applied event; required, exactly one |
 /// | `#[persist(skip)]` | runtime-only: never stored, left untouched by a restore |
+/// | `#[persist(default)]`, `#[persist(default = path)]` | a stored field added later: snapshots stored before it read with `Default::default()` or `path()` |
+/// | `#[persist(name = "old")]` | a renamed stored field: the layout keeps recording its old name |
 ///
 /// Every other field is stored in snapshots and must implement serde's
 /// `Serialize` and `Deserialize`. A snapshot carries a fingerprint of the
-/// stored fields' names and types: after a change, old snapshots are skipped
-/// and the journal is replayed instead.
+/// stored fields' names and types: after a change nobody declared, old
+/// snapshots are skipped and the journal is replayed instead. The
+/// `migrate(from = Old, with = path)` struct attribute reads an older layout
+/// declared with `#[derive(StoredState)]`; the evolution guide in
+/// `dactor_persist::codec` has one row per kind of change.
 ///
 /// ```
 /// use dactor_persist::prelude::*;
@@ -203,14 +209,106 @@ pub fn derive_event_sourced(input: TokenStream) -> TokenStream {
 /// | `save_every` | integer ≥ 1 | save after every N handled messages (`SaveConfig::every_n_messages`) |
 /// | `save_interval` | duration string | save at this interval, e.g. `"10s"` |
 /// | `schema_version` | integer | bump it when a stored field's type changes meaning |
+/// | `migrate` | `migrate(from = Old, with = path)` | states of the older layout `Old` (a `#[derive(StoredState)]` struct) restore through `path: fn(&mut Self, Old)` |
 /// | `recovery_failure`, `persist_failure`, `manual_actor`, `crate` | | as for `EventSourced` |
 ///
-/// Field attributes: `#[persist(id)]` and `#[persist(skip)]`, as for
-/// `EventSourced`. There is no sequence field and no `event`.
+/// Field attributes: `#[persist(id)]`, `#[persist(skip)]`,
+/// `#[persist(default)]` / `#[persist(default = path)]` and
+/// `#[persist(name = "old")]`, as for `EventSourced`. There is no sequence
+/// field and no `event`. A field added with a default reads every state
+/// stored before it:
+///
+/// ```
+/// use dactor_persist::prelude::*;
+///
+/// #[derive(Default, DurableState)]
+/// #[persist(entity = "Profile")]
+/// struct ProfileV1 { #[persist(id)] id: u8, name: String }
+///
+/// #[derive(Default, DurableState)]
+/// #[persist(entity = "Profile")]
+/// struct Profile {
+///     #[persist(id)] id: u8,
+///     name: String,
+///     #[persist(default = Self::no_email)] email: String,
+/// }
+/// impl Profile { fn no_email() -> String { "-".into() } }
+///
+/// let old = ProfileV1 { id: 1, name: "Ada".into() }.serialize_state().unwrap();
+/// let mut p = Profile::default();
+/// p.restore_state(old).unwrap();
+/// assert_eq!((p.name.as_str(), p.email.as_str()), ("Ada", "-"));
+/// ```
 #[proc_macro_derive(DurableState, attributes(persist))]
 pub fn derive_durable_state(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     actor(&input, Derive::DurableState).into()
+}
+
+/// Declares an earlier layout of a stored state or snapshot, so that a
+/// `#[derive(DurableState)]` or `#[derive(EventSourced)]` struct whose stored
+/// fields changed in a way defaults cannot cover (a field's type changed, a
+/// field was removed, the state was restructured) still reads what the old
+/// layout stored, through `#[persist(migrate(from = Old, with = path))]`.
+///
+/// List the old struct's **stored** fields (not the id, the sequence or
+/// skipped fields) with their names and types written as they were (the
+/// layout fingerprint covers the type's tokens: `String` and
+/// `std::string::String` differ), and its `schema_version` if it had one.
+/// An older layout of the old layout chains with its own `migrate`, whose
+/// `with` is then `fn(Older) -> Self`; on the actor, `with` is
+/// `fn(&mut Self, Old)`.
+///
+/// # Example
+///
+/// ```
+/// use dactor_persist::prelude::*;
+///
+/// /// What `Profile` stored before `name` was split in two.
+/// #[derive(StoredState)]
+/// struct ProfileV1 { name: String, logins: u32 }
+///
+/// #[derive(Default, DurableState)]
+/// #[persist(entity = "Profile", migrate(from = ProfileV1, with = Self::migrate_v1))]
+/// struct Profile {
+///     #[persist(id)] id: String,
+///     first: String,
+///     last: String,
+///     logins: u64,
+/// }
+///
+/// impl Profile {
+///     fn migrate_v1(&mut self, old: ProfileV1) {
+///         let (first, last) = old.name.split_once(' ').unwrap_or((&old.name, ""));
+///         (self.first, self.last) = (first.to_owned(), last.to_owned());
+///         self.logins = u64::from(old.logins);
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = InMemoryStorage::new();
+/// let id = PersistenceId::new("Profile", "u1");
+/// let old = ProfileV1 { name: "Ada Lovelace".into(), logins: 3 };
+/// store.save_state(&id, &old.encode_layout()?).await?;
+///
+/// let mut profile = Profile { id: "u1".into(), ..Default::default() };
+/// recover_durable_state(&mut profile, &store).await?;
+/// assert_eq!((profile.first.as_str(), profile.last.as_str(), profile.logins), ("Ada", "Lovelace", 3));
+/// # Ok::<(), PersistError>(()) }).unwrap();
+/// ```
+///
+/// # Attributes
+///
+/// | where | attribute | meaning |
+/// |---|---|---|
+/// | struct | `schema_version = N` | the old struct's `schema_version` |
+/// | struct | `migrate(from = Older, with = path)` | this layout itself reads an older one, `fn(Older) -> Self` |
+/// | struct | `crate = "..."` | the path of `dactor_persist` if it was renamed |
+/// | field | `default`, `default = path`, `name = ".."` | as on the actor's fields |
+#[proc_macro_derive(StoredState, attributes(persist))]
+pub fn derive_stored_state(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    actor(&input, Derive::StoredState).into()
 }
 
 /// Implements `PersistentEvent` for an enum of events: each variant is stored
@@ -244,11 +342,45 @@ pub fn derive_durable_state(input: TokenStream) -> TokenStream {
 /// |---|---|---|
 /// | variant | `name = "..."` | the stable name stored for this variant (default: the variant's name) |
 /// | variant | `alias = "..."` (repeatable) | older names that still decode to this variant |
+/// | variant | `tag = "..."` (repeatable) | a tag stored with every event of this variant, for queries by tag |
+/// | field | `default`, `default = path` | a field added later, after every field without a default: older events read with `Default::default()` or `path()` |
+/// | enum | `tags = path` | a function `fn(&Self) -> impl IntoIterator<Item = String>` adding tags |
+/// | enum | `upcast(from = Legacy, with = path)` | names this enum does not know decode through `Legacy` (a `#[derive(PersistentEvent)]` enum of old shapes) and become `path(legacy)`, `path: fn(Legacy) -> Self` |
 /// | enum | `crate = "..."` | the path of `dactor_persist` if it was renamed |
 ///
-/// Every field must implement serde's `Serialize` and `Deserialize`. Changing
-/// an existing variant's fields is not compatible with stored events: add a
-/// new variant instead.
+/// Every field must implement serde's `Serialize` and `Deserialize`. Fields
+/// are stored by position: renaming one changes nothing stored; adding one
+/// needs `default`; any other change to a variant's fields gives the new
+/// shape a new stored name and upcasts the old one (the evolution guide in
+/// `dactor_persist::codec` has one row per kind of change):
+///
+/// ```
+/// use dactor_persist::prelude::*;
+///
+/// #[derive(PersistentEvent)]
+/// enum Legacy { Deposited { amount: String } }
+///
+/// #[derive(Debug, PartialEq, PersistentEvent)]
+/// #[persist(upcast(from = Legacy, with = Account::upcast))]
+/// enum Account {
+///     #[persist(name = "Deposited.v2")]
+///     Deposited { cents: u64, #[persist(default)] memo: String },
+/// }
+///
+/// impl Account {
+///     fn upcast(old: Legacy) -> Self {
+///         match old {
+///             Legacy::Deposited { amount } => Account::Deposited {
+///                 cents: amount.parse::<u64>().unwrap_or(0) * 100,
+///                 memo: String::new(),
+///             },
+///         }
+///     }
+/// }
+///
+/// let old = Legacy::Deposited { amount: "12".into() }.encode().unwrap();
+/// assert_eq!(Account::decode(&old).unwrap(), Account::Deposited { cents: 1200, memo: String::new() });
+/// ```
 #[proc_macro_derive(PersistentEvent, attributes(persist))]
 pub fn derive_persistent_event(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
@@ -280,6 +412,7 @@ fn actor(input: &DeriveInput, derive: Derive) -> proc_macro2::TokenStream {
         (None, Some(model)) => match derive {
             Derive::EventSourced => expand::event_sourced::expand(&model),
             Derive::DurableState => expand::durable_state::expand(&model),
+            Derive::StoredState => expand::stored_state::expand(&model),
         },
         (err, model) => {
             let mut out = err.map(|e| e.to_compile_error()).unwrap_or_default();

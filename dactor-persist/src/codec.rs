@@ -1,32 +1,64 @@
-//! How events and state are encoded: the traits the derives implement, and the
-//! stable, evolution-safe payload layouts they use.
+//! How events and state are encoded: the traits the derives implement, the
+//! stable payload layouts they use, and how stored types evolve without
+//! stranding what is stored.
 //!
 //! # Event payloads
 //!
 //! An event written by `#[derive(PersistentEvent)]` is stored as the variant's
-//! stable name (a postcard string) followed by the variant's fields (a postcard
-//! tuple, in declaration order). Decoding dispatches on the name, never on the
-//! variant's position, so reordering variants or inserting new ones does not
-//! change how stored events decode, and a renamed variant keeps reading old
-//! events through `#[persist(alias = "OldName")]`. The same name is stored as
-//! the journal entry's `event_type`.
-//!
-//! Changing the fields of an existing variant is not compatible (postcard is
-//! not self-describing): add a new variant instead, and keep the old one to
-//! read old events.
+//! stable name (a postcard string) followed by the variant's fields, each in
+//! postcard, in declaration order. Postcard is compact and not
+//! self-describing: field names and types are not stored, only values.
+//! Decoding dispatches on the name, never on the variant's position, so
+//! reordering variants or inserting new ones does not change how stored
+//! events decode. The same name is stored as the journal entry's
+//! `event_type`.
 //!
 //! # State and snapshot payloads
 //!
 //! `#[derive(EventSourced)]` snapshots and `#[derive(DurableState)]` states are
-//! stored as an 8-byte fingerprint of the struct's stored fields (names, types
-//! and `snapshot_version`) followed by the postcard tuple of those fields. A
-//! fingerprint that does not match the current struct makes `restore_snapshot`
-//! answer [`PersistError::SnapshotIncompatible`]: recovery then replays the
-//! journal instead of loading garbage.
+//! stored as an 8-byte fingerprint of the struct's stored fields (their names,
+//! their types as written, and the `schema_version`) followed by those fields
+//! in postcard. A payload whose fingerprint is none of the layouts the struct
+//! declares makes `restore_snapshot` or `restore_state` answer
+//! [`PersistError::SnapshotIncompatible`], saying "state" or "snapshot" and
+//! naming the remedy: recovery replays the journal instead of a snapshot; a
+//! durable state, which has no journal, fails to recover (and `SkipAndStart`
+//! sets it aside rather than overwrite it: see
+//! [`recover_durable_state`](crate::recover_durable_state)).
+//!
+//! # Evolution guide
+//!
+//! Every row is proved by a test in the repository's `tests/tests/evolution/`
+//! (named in the last column) that writes with the old type and reads with
+//! the new one.
+//!
+//! | change | what to write | test |
+//! |---|---|---|
+//! | add a field to an event variant | put it last with `#[persist(default)]` or `#[persist(default = path)]`: old events end before it and read with the default | `events::add_field` |
+//! | rename an event's field | nothing: fields are stored by position | `events::rename_field` |
+//! | rename a variant | `#[persist(alias = "OldName")]` on it (it then writes its new name), or keep the stored name with `#[persist(name = "OldName")]` | `events::rename_variant` |
+//! | split a variant | keep the old shape, under its stored name, in a legacy `#[derive(PersistentEvent)]` enum; on the current enum `#[persist(upcast(from = Legacy, with = path))]`, `path: fn(Legacy) -> Self` picks the new variant | `events::upcasts::a_split_variant_upcasts_to_each_of_its_parts` |
+//! | remove a variant | move it to the legacy enum and upcast it to what it means now: it leaves the current enum's `match`es | `events::upcasts::a_removed_variant_stays_readable_as_another` |
+//! | change an event field's type | give the new shape a new stored name (`#[persist(name = "Deposited.v2")]`), keep the old shape in the legacy enum, convert in the upcaster | `events::upcasts::a_changed_field_type_reads_through_its_old_name` |
+//! | several versions of events | the legacy enum upcasts from an older one in turn: a chain | `events::upcasts::upcasts_chain_across_versions` |
+//! | add a state (or snapshot) field | `#[persist(default)]` or `#[persist(default = path)]` on it, anywhere in the struct (up to 8 such fields) | `states::a_state_written_by_todays_derive_reads_after_gaining_fields`, `states::an_old_snapshot_restores_after_a_field_is_added` |
+//! | rename a state field | `#[persist(name = "old_name")]`: the layout keeps recording the old name | `states::a_renamed_state_field_keeps_its_stored_name` |
+//! | restructure a state (change a field's type, remove or merge fields) | declare the old stored fields as a `#[derive(StoredState)]` struct and `#[persist(migrate(from = Old, with = path))]` on the actor, `path: fn(&mut Self, Old)`; an old layout migrates from an older one in turn (`fn(Older) -> Old`) | `states::a_restructured_state_migrates_along_the_chain` |
+//!
+//! A change nobody declared is an error, never a wrong value:
+//! [`PersistError::IncompatibleEvent`] for an event (naming the variant, the
+//! fields found against those expected, and the remedy), distinct from
+//! [`PersistError::CorruptEntry`] for a damaged row; and
+//! [`PersistError::SnapshotIncompatible`] for a state or snapshot.
+//!
+//! Not yet: an upcaster turns one old event into exactly one current event
+//! (one into several or none is planned), and the layout is postcard only
+//! (a self-describing format is planned).
 
 use crate::PersistError;
 
-/// An event type with stable names and a self-describing encoding.
+/// An event type with stable names and a compact, evolvable encoding (see
+/// the [module docs](self)).
 ///
 /// Derive it with `#[derive(PersistentEvent)]` on an enum; see the
 /// [module docs](self) for the layout.
@@ -122,4 +154,47 @@ pub trait PersistentEvent: Sized + Send + Sync + 'static {
 pub trait ApplyEvent<E> {
     /// Applies one event to the state: deterministic and infallible.
     fn apply_event(&mut self, event: &E);
+}
+
+/// What a stored state is: a snapshot of an event-sourced actor, or the
+/// state of a durable-state actor. Errors say which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredAs {
+    /// A snapshot (`restore_snapshot`).
+    Snapshot,
+    /// A durable state (`restore_state`).
+    State,
+}
+
+/// An earlier layout of a stored state or snapshot: the old struct's stored
+/// fields, declared with `#[derive(StoredState)]` so that an actor can
+/// `#[persist(migrate(from = ThisLayout, with = path))]` from it. See the
+/// derive's documentation and the evolution guide above.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a declared stored layout",
+    label = "`migrate(from = ..)` names a struct with `#[derive(StoredState)]`",
+    note = "declare the old stored fields as a struct with `#[derive(StoredState)]`"
+)]
+pub trait StoredState: Sized {
+    /// The payload decoded as this layout (or as a layout this one migrates
+    /// from, then migrated); `Ok(None)` when its fingerprint is none of them.
+    ///
+    /// # Errors
+    ///
+    /// A payload of a known layout whose fields do not decode:
+    /// [`PersistError::CorruptSnapshot`] or [`PersistError::CorruptState`]
+    /// as `kind` says.
+    fn decode_layout(
+        payload: &[u8],
+        kind: StoredAs,
+        pid: &crate::PersistenceId,
+    ) -> Result<Option<Self>, PersistError>;
+
+    /// Encodes this value with its own layout: the bytes the struct it
+    /// describes stored. For tests that need an old payload.
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::SerializationFailed`] when a field does not encode.
+    fn encode_layout(&self) -> Result<Vec<u8>, PersistError>;
 }

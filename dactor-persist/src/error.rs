@@ -75,11 +75,30 @@ pub enum PersistError {
     /// schema newer than this code knows, a setting out of range. Nothing was
     /// changed; the message names the store and the problem.
     IncompatibleStore(String),
-    /// A snapshot was written by an incompatible version of the state type.
+    /// A snapshot (or a durable state) was written by an incompatible version
+    /// of the state type.
     ///
     /// Returned by `restore_snapshot`; recovery then ignores the snapshot and
-    /// replays the journal from its start instead.
+    /// replays the journal from its start instead. Returned by
+    /// `restore_state` too: a durable state has no journal to fall back on,
+    /// so its recovery fails. The message says which it was ("the stored
+    /// state of ..." or "the stored snapshot of ...") and what to declare so
+    /// that the old layout reads back (see the evolution guide in
+    /// [`codec`](crate::codec)).
     SnapshotIncompatible(String),
+    /// A stored event was written for another layout of its type: a variant
+    /// this build does not have, fields it does not expect, fewer fields
+    /// than it needs, or a field whose type changed. A planned change that
+    /// was not declared, not damage (a damaged row is
+    /// [`CorruptEntry`](PersistError::CorruptEntry)); `detail` names the
+    /// variant, the fields found against those expected, and the remedy.
+    IncompatibleEvent {
+        /// The entry's sequence (`SequenceId::ZERO` when a payload was
+        /// decoded outside a journal).
+        sequence_id: SequenceId,
+        /// What did not fit, and what to declare.
+        detail: String,
+    },
     /// The actor is not running (it stopped, failed recovery, or was never started).
     ActorStopped {
         /// The actor's persistence id.
@@ -212,7 +231,11 @@ impl fmt::Display for PersistError {
             Self::ProjectionFailed { projection, detail } => {
                 write!(f, "projection `{projection}` failed: {detail}")
             }
-            Self::SnapshotIncompatible(msg) => write!(f, "incompatible snapshot: {msg}"),
+            Self::SnapshotIncompatible(msg) => write!(f, "incompatible layout: {msg}"),
+            Self::IncompatibleEvent {
+                sequence_id,
+                detail,
+            } => write!(f, "incompatible event at {sequence_id:?}: {detail}"),
             Self::ActorStopped {
                 persistence_id,
                 reason,

@@ -57,9 +57,9 @@ pub mod testkit;
 
 pub use actor::{Actor, PersistentActor};
 pub use async_trait::async_trait;
-pub use codec::{ApplyEvent, PersistentEvent};
+pub use codec::{ApplyEvent, PersistentEvent, StoredAs, StoredState};
 #[cfg(feature = "derive")]
-pub use dactor_persist_derive::{DurableState, EventSourced, PersistentEvent};
+pub use dactor_persist_derive::{DurableState, EventSourced, PersistentEvent, StoredState};
 pub use durable_state::DurableState;
 pub use error::PersistError;
 pub use event_sourced::EventSourced;
@@ -69,7 +69,7 @@ pub use policy::{
     Backoff, DEFAULT_RETRY_ATTEMPTS, MAX_RETRY_DELAY, PersistFailurePolicy, RecoveryFailurePolicy,
     SaveConfig, SnapshotConfig,
 };
-pub use recovery::{recover_durable_state, recover_event_sourced};
+pub use recovery::{recover_durable_state, recover_event_sourced, set_aside_id};
 #[cfg(feature = "sqlite")]
 pub use storage::{
     Durability, SqliteStats, SqliteStorage, SqliteStorageBuilder, SqliteStorageProvider,

@@ -4,6 +4,6 @@ pub use crate::{
     Actor, ApplyEvent, DurableState, EventSourced, InMemoryStorage, InMemoryStorageProvider,
     JournalStorage, PersistError, PersistFailurePolicy, PersistenceId, PersistentActor,
     PersistentEvent, RecoveryFailurePolicy, SaveConfig, SequenceId, SnapshotConfig,
-    SnapshotStorage, StateStorage, StorageProvider, async_trait, recover_durable_state,
-    recover_event_sourced,
+    SnapshotStorage, StateStorage, StorageProvider, StoredState, async_trait,
+    recover_durable_state, recover_event_sourced,
 };

@@ -6,7 +6,7 @@ use std::fmt::Display;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use crate::codec::{ApplyEvent, PersistentEvent};
+pub use crate::codec::{ApplyEvent, PersistentEvent, StoredAs, StoredState};
 pub use crate::{
     Actor, DurableState, EventSourced, JournalEntry, PersistError, PersistFailurePolicy,
     PersistenceId, PersistentActor, RecoveryFailurePolicy, SaveConfig, SequenceId, SnapshotConfig,
@@ -103,12 +103,41 @@ pub fn decode_fields<T: DeserializeOwned>(
     ty: &str,
 ) -> Result<T, PersistError> {
     let (fields, rest) = postcard::take_from_bytes(bytes).map_err(|e| {
-        PersistError::SerializationFailed(format!(
-            "the fields of `{ty}::{name}` do not decode: {e}"
-        ))
+        incompatible_event(format!("the fields of `{ty}::{name}` do not decode: {e}"))
     })?;
     no_fields(rest, name, ty)?;
     Ok(fields)
+}
+
+/// Decodes the next field of the event named `name`: field `index` (of
+/// `count`), called `field`. A payload that ends here was written before the
+/// field existed; one whose bytes do not decode, with another type.
+pub fn take_event_field<T: DeserializeOwned>(
+    rest: &mut &[u8],
+    index: usize,
+    count: usize,
+    field: &str,
+    name: &str,
+    ty: &str,
+) -> Result<T, PersistError> {
+    if rest.is_empty() {
+        return Err(incompatible_event(format!(
+            "the payload of `{ty}::{name}` ends after {index} of its {count} fields (`{field}` \
+             is missing): the variant gained fields since this event was written; mark them \
+             `#[persist(default)]` (added fields go last), or keep the old shape readable \
+             under its name and upcast it (see the evolution guide in `dactor_persist::codec`)"
+        )));
+    }
+    let (value, after) = postcard::take_from_bytes(rest).map_err(|e| {
+        incompatible_event(format!(
+            "field `{field}` ({} of {count}) of `{ty}::{name}` does not decode ({e}): its type \
+             changed since this event was written; keep the old shape readable under its \
+             name and upcast it (see the evolution guide in `dactor_persist::codec`)",
+            index + 1
+        ))
+    })?;
+    *rest = after;
+    Ok(value)
 }
 
 /// Refuses bytes where an event's fields must have ended (for a variant
@@ -117,18 +146,53 @@ pub fn no_fields(rest: &[u8], name: &str, ty: &str) -> Result<(), PersistError> 
     if rest.is_empty() {
         return Ok(());
     }
-    Err(PersistError::SerializationFailed(format!(
-        "the payload of `{ty}::{name}` has {} bytes after its fields: it is damaged",
+    Err(incompatible_event(format!(
+        "the payload of `{ty}::{name}` has {} bytes after its fields: it was written when \
+         the variant had more fields (or the row was damaged); keep the old shape readable \
+         under its name and upcast it (see the evolution guide in `dactor_persist::codec`)",
         rest.len()
     )))
 }
 
 /// The error for an event name that no variant of `ty` has.
 pub fn unknown_event(name: &str, ty: &str, known: &[&str]) -> PersistError {
-    PersistError::SerializationFailed(format!(
-        "unknown event type `{name}` for `{ty}` (known: {})",
+    incompatible_event(format!(
+        "{UNKNOWN_EVENT} `{name}` for `{ty}` (known: {}): a variant removed or renamed \
+         since this event was written, or one written by a newer build; keep the name \
+         readable with `#[persist(alias = \"{name}\")]` on the variant it became, or upcast \
+         it from a `legacy` enum (see the evolution guide in `dactor_persist::codec`)",
         known.join(", ")
     ))
+}
+
+/// Decodes an event whose name `ty` does not know through the older enum
+/// `Old` it upcasts from, then turns it into the current type with `with`.
+/// A name neither knows is reported against the current type.
+pub fn upcast<Old: PersistentEvent, New>(
+    payload: &[u8],
+    name: &str,
+    ty: &str,
+    known: &[&str],
+    with: impl FnOnce(Old) -> New,
+) -> Result<New, PersistError> {
+    match Old::decode(payload) {
+        Ok(old) => Ok(with(old)),
+        Err(PersistError::IncompatibleEvent { detail, .. })
+            if detail.starts_with(UNKNOWN_EVENT) =>
+        {
+            Err(unknown_event(name, ty, known))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+const UNKNOWN_EVENT: &str = "unknown event type";
+
+fn incompatible_event(detail: String) -> PersistError {
+    PersistError::IncompatibleEvent {
+        sequence_id: SequenceId::ZERO,
+        detail,
+    }
 }
 
 /// The error for a journal entry whose stored `event_type` is not a name of
@@ -140,18 +204,8 @@ pub fn mismatched_event(event_type: &str, name: &str, ty: &str) -> PersistError 
     ))
 }
 
-/// What a stored state is: a snapshot of an event-sourced actor, or the
-/// state of a durable-state actor. Errors say which.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoredAs {
-    /// A snapshot (`restore_snapshot`).
-    Snapshot,
-    /// A durable state (`restore_state`).
-    State,
-}
-
 impl StoredAs {
-    fn noun(self) -> &'static str {
+    pub(crate) fn noun(self) -> &'static str {
         match self {
             StoredAs::Snapshot => "snapshot",
             StoredAs::State => "state",
@@ -186,53 +240,121 @@ pub fn encode_state<T: Serialize + ?Sized>(
     })
 }
 
-/// Decodes a snapshot or state written by [`encode_state`] for the same
-/// layout.
-///
-/// Another layout's fingerprint is [`PersistError::SnapshotIncompatible`]
-/// (recovery then replays the journal instead of a snapshot); fields that do
-/// not decode, or bytes after them, are damage:
-/// [`PersistError::CorruptSnapshot`] or [`PersistError::CorruptState`].
-pub fn decode_state<T: DeserializeOwned>(
-    fingerprint: u64,
-    payload: &[u8],
+/// Where a stored state's fields start, as far as this build knows its layout.
+pub enum Layout<'a> {
+    /// One of the type's own layouts: bit `i` of `present` is set when the
+    /// `i`-th `#[persist(default)]` field is stored; `fields` are the
+    /// encoded fields, in declaration order.
+    Known {
+        /// Which defaulted fields the payload holds.
+        present: u32,
+        /// The encoded fields.
+        fields: &'a [u8],
+    },
+    /// Another layout, with this fingerprint.
+    Other(u64),
+}
+
+/// Reads a snapshot's or state's fingerprint and finds it among `layouts`
+/// (fingerprint, defaulted fields present): the current layout first, then
+/// the layouts without some of the fields marked `#[persist(default)]`.
+pub fn state_layout<'a>(
+    payload: &'a [u8],
+    layouts: &[(u64, u32)],
     ty: &str,
     kind: StoredAs,
     pid: &PersistenceId,
-) -> Result<T, PersistError> {
-    let noun = kind.noun();
-    let Some((stored, rest)) = payload.split_first_chunk::<8>() else {
+) -> Result<Layout<'a>, PersistError> {
+    let Some((stored, fields)) = payload.split_first_chunk::<8>() else {
         return Err(kind.damaged(
             pid,
             format!(
-                "the stored {noun} of `{ty}` is {} bytes, too short to hold its layout fingerprint",
+                "the stored {} of `{ty}` is {} bytes, too short to hold its layout fingerprint",
+                kind.noun(),
                 payload.len()
             ),
         ));
     };
     let stored = u64::from_le_bytes(*stored);
-    if stored != fingerprint {
-        return Err(PersistError::SnapshotIncompatible(format!(
-            "the stored {noun} of `{pid}` was written for another layout of the fields of `{ty}` \
-             (fingerprint {stored:016x}, current {fingerprint:016x})"
-        )));
-    }
-    let (fields, rest) = postcard::take_from_bytes(rest).map_err(|e| {
+    Ok(match layouts.iter().find(|(fp, _)| *fp == stored) {
+        Some(&(_, present)) => Layout::Known { present, fields },
+        None => Layout::Other(stored),
+    })
+}
+
+/// Decodes the next stored field, called `field`, of a layout
+/// [`state_layout`] recognised: a failure is damage.
+pub fn take_state_field<T: DeserializeOwned>(
+    rest: &mut &[u8],
+    field: &str,
+    ty: &str,
+    kind: StoredAs,
+    pid: &PersistenceId,
+) -> Result<T, PersistError> {
+    let (value, after) = postcard::take_from_bytes(rest).map_err(|e| {
         kind.damaged(
             pid,
-            format!("the stored {noun} of `{ty}` matches its layout but does not decode: {e}"),
+            format!(
+                "the stored {} of `{ty}` matches a known layout but its field `{field}` does \
+                 not decode: {e}",
+                kind.noun()
+            ),
         )
     })?;
-    if !rest.is_empty() {
-        return Err(kind.damaged(
-            pid,
-            format!(
-                "the stored {noun} of `{ty}` has {} bytes after its fields: it is damaged",
-                rest.len()
-            ),
-        ));
+    *rest = after;
+    Ok(value)
+}
+
+/// Refuses bytes after a stored state's last field.
+pub fn state_end(
+    rest: &[u8],
+    ty: &str,
+    kind: StoredAs,
+    pid: &PersistenceId,
+) -> Result<(), PersistError> {
+    if rest.is_empty() {
+        return Ok(());
     }
-    Ok(fields)
+    Err(kind.damaged(
+        pid,
+        format!(
+            "the stored {} of `{ty}` has {} bytes after its fields: it is damaged",
+            kind.noun(),
+            rest.len()
+        ),
+    ))
+}
+
+/// The error for a snapshot or state whose fingerprint is none of the
+/// layouts this build reads (its own, those without some defaulted fields,
+/// and those its migrations start from).
+pub fn incompatible_state(
+    stored: u64,
+    current: u64,
+    ty: &str,
+    kind: StoredAs,
+    pid: &PersistenceId,
+) -> PersistError {
+    let (noun, then) = match kind {
+        StoredAs::Snapshot => (
+            "snapshot",
+            "recovery replays the journal instead; to read such snapshots again, declare the \
+             change",
+        ),
+        StoredAs::State => (
+            "state",
+            "a durable state has no journal to fall back on, so declare the change",
+        ),
+    };
+    PersistError::SnapshotIncompatible(format!(
+        "the stored {noun} of `{pid}` was written for another layout of the fields of `{ty}` \
+         (fingerprint {stored:016x}, current {current:016x}, and none of the older layouts \
+         this build declares): {then}: mark an added field `#[persist(default)]`, a renamed \
+         one `#[persist(name = \"old_name\")]`, and for anything else declare the old fields \
+         as a `#[derive(StoredState)]` struct and migrate from it with \
+         `#[persist(migrate(from = OldLayout, with = path))]` (see the evolution guide in \
+         `dactor_persist::codec`)"
+    ))
 }
 
 #[cfg(test)]

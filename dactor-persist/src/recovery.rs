@@ -108,7 +108,20 @@ pub async fn recover_event_sourced<A: EventSourced>(
 
 /// Recovers a durable-state actor: `pre_recovery`, loads the stored state and
 /// restores it when there is one, `post_recovery`, under the same
-/// [`RecoveryFailurePolicy`] handling as [`recover_event_sourced`].
+/// [`RecoveryFailurePolicy`] handling as [`recover_event_sourced`], but for
+/// `SkipAndStart`.
+///
+/// **`SkipAndStart` never throws a stored state away.** A durable state has
+/// no journal: starting from the initial state would overwrite the stored
+/// one at the next save. So when a stored state does not restore (another
+/// layout, damage), `SkipAndStart` first sets it aside: its bytes are saved,
+/// unchanged, under the persistence id [`set_aside_id`] (`"<id>~unreadable"`),
+/// where `load_state` reads them back for a repair; only then does the actor
+/// start from its initial state, with a warning naming both ids. When the
+/// state cannot be set aside (the store is down, or an earlier, different
+/// unreadable state already waits there), or when the state could not even
+/// be loaded, there is nothing safe to skip to, and the error is returned as
+/// under `Stop`.
 ///
 /// # Errors
 ///
@@ -124,10 +137,16 @@ pub async fn recover_durable_state<A: DurableState>(
         let mut retries = RetryState::new(&policy);
         loop {
             actor.pre_recovery();
-            let result = match storage.load_state(&pid).await {
-                Ok(Some(payload)) => actor.restore_state(payload).map(|()| true),
-                Ok(None) => Ok(false),
-                Err(e) => Err(e),
+            let (result, unreadable) = match storage.load_state(&pid).await {
+                Ok(Some(payload)) => {
+                    let kept = payload.clone();
+                    match actor.restore_state(payload) {
+                        Ok(()) => (Ok(true), None),
+                        Err(e) => (Err(e), Some(kept)),
+                    }
+                }
+                Ok(None) => (Ok(false), None),
+                Err(e) => (Err(e), None),
             };
             let err = match result {
                 Ok(found) => {
@@ -141,6 +160,15 @@ pub async fn recover_durable_state<A: DurableState>(
                 Next::RetryAfter(delay) => tokio::time::sleep(delay).await,
                 Next::GiveUp => return Err(err),
                 Next::Skip => {
+                    let Some(payload) = unreadable else {
+                        tracing::error!(
+                            error = %err,
+                            "SkipAndStart cannot apply: the stored state could not be loaded, \
+                             and starting from the initial state would overwrite it at the next save"
+                        );
+                        return Err(err);
+                    };
+                    set_aside(storage, &pid, payload, &err).await?;
                     actor.post_recovery();
                     return Ok(());
                 }
@@ -149,6 +177,60 @@ pub async fn recover_durable_state<A: DurableState>(
     }
     .instrument(span)
     .await
+}
+
+/// The persistence id under which `SkipAndStart` keeps a durable state that
+/// did not restore: `"<id>~unreadable"`.
+pub fn set_aside_id(pid: &PersistenceId) -> PersistenceId {
+    PersistenceId(format!("{pid}~unreadable"))
+}
+
+/// Saves an unreadable state under [`set_aside_id`], unless a different one
+/// already waits there.
+async fn set_aside(
+    storage: &dyn StateStorage,
+    pid: &PersistenceId,
+    payload: Vec<u8>,
+    why: &PersistError,
+) -> Result<(), PersistError> {
+    let aside = set_aside_id(pid);
+    let refuse = |detail: String| {
+        tracing::error!(error = %why, "{detail}");
+        Err(PersistError::InvalidInput {
+            persistence_id: pid.clone(),
+            detail: format!("{detail}; the state did not restore: {why}"),
+        })
+    };
+    match storage.load_state(&aside).await {
+        Ok(Some(earlier)) if earlier != payload => {
+            return refuse(format!(
+                "SkipAndStart cannot set the unreadable state of `{pid}` aside: `{aside}` already \
+                 holds another unreadable state, which would be lost; repair or delete it first"
+            ));
+        }
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            if let Err(e) = storage.save_state(&aside, &payload).await {
+                return refuse(format!(
+                    "SkipAndStart cannot set the unreadable state of `{pid}` aside under \
+                     `{aside}` ({e}), and starting from the initial state would overwrite it"
+                ));
+            }
+        }
+        Err(e) => {
+            return refuse(format!(
+                "SkipAndStart cannot check `{aside}` before setting the unreadable state of \
+                 `{pid}` aside ({e})"
+            ));
+        }
+    }
+    tracing::warn!(
+        error = %why,
+        set_aside_as = %aside,
+        "the stored state did not restore; policy SkipAndStart: it is kept, unchanged, under \
+         the set-aside id, and the actor starts from its initial state"
+    );
+    Ok(())
 }
 
 /// What a failed recovery try leads to.
@@ -364,6 +446,12 @@ async fn read_decoded<A: EventSourced>(
             match actor.deserialize_entry(&entry) {
                 Ok(event) => out.push((entry.sequence_id, event)),
                 Err(err @ PersistError::CorruptEntry { .. }) => return Err(err),
+                Err(PersistError::IncompatibleEvent { detail, .. }) => {
+                    return Err(PersistError::IncompatibleEvent {
+                        sequence_id: entry.sequence_id,
+                        detail: format!("event `{}` of `{pid}`: {detail}", entry.event_type),
+                    });
+                }
                 Err(other) => {
                     return Err(PersistError::CorruptEntry {
                         sequence_id: entry.sequence_id,

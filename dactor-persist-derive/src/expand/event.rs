@@ -5,7 +5,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Fields, Ident};
 
-use super::{private, stored_bounds, tuple, where_clause};
+use super::{default_expr, private, respan, stored_bounds, tuple, where_clause};
 use crate::ast::{Event, Variant};
 
 pub fn expand(event: &Event<'_>) -> TokenStream {
@@ -50,19 +50,36 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
                 }
             };
         }
-        let pattern = tuple(&vars.iter().map(|v| quote!(#v)).collect::<Vec<_>>());
-        let types = tuple(
-            &v.fields
-                .iter()
-                .map(|f| {
-                    let ty = &f.ty;
-                    quote!(#ty)
-                })
-                .collect::<Vec<_>>(),
-        );
+        let count = vars.len();
+        let takes = v
+            .fields
+            .iter()
+            .zip(&v.field_attrs)
+            .zip(&vars)
+            .enumerate()
+            .map(|(i, ((f, attrs), var))| {
+                let ty = &f.ty;
+                let field = f
+                    .ident
+                    .as_ref()
+                    .map_or_else(|| i.to_string(), |i| i.to_string());
+                let take = quote! {
+                    #private::take_event_field(&mut __dp_r, #i, #count, #field, #name, #ty_name)?
+                };
+                let value = match &attrs.default {
+                    None => take,
+                    Some(d) => {
+                        let fallback = default_expr(&d.value, ty, d.span, &private);
+                        quote!(if __dp_r.is_empty() { #fallback } else { #take })
+                    }
+                };
+                quote!(let #var: #ty = #value;)
+            });
         quote! {
             #(#accepted)|* => {
-                let #pattern: #types = #private::decode_fields(__dp_rest, #name, #ty_name)?;
+                let mut __dp_r: &[u8] = __dp_rest;
+                #(#takes)*
+                #private::no_fields(__dp_r, #name, #ty_name)?;
                 #private::core::result::Result::Ok(#build)
             }
         }
@@ -109,6 +126,30 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
         quote!(#(#accepted)|* => #private::core::matches!(event_type, #(#accepted)|*))
     });
 
+    // A name this enum does not know: through the older enum it upcasts
+    // from, if any.
+    let unknown = match &event.attrs.upcast {
+        Some(up) => {
+            let from = &up.value.from;
+            let with = &up.value.with;
+            let from = respan(quote!(#from), from.span());
+            quote! {
+                #private::upcast::<#from, Self>(
+                    payload,
+                    __dp_other,
+                    #ty_name,
+                    Self::EVENT_TYPES,
+                    #with,
+                )
+            }
+        }
+        None => quote! {
+            #private::core::result::Result::Err(
+                #private::unknown_event(__dp_other, #ty_name, Self::EVENT_TYPES),
+            )
+        },
+    };
+
     quote! {
         #[allow(non_upper_case_globals, unused_qualifications, unreachable_code, clippy::all)]
         const _: () = {
@@ -137,9 +178,7 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
                     let _ = __dp_rest;
                     match __dp_name {
                         #(#decode_arms,)*
-                        __dp_other => #private::core::result::Result::Err(
-                            #private::unknown_event(__dp_other, #ty_name, Self::EVENT_TYPES),
-                        ),
+                        __dp_other => #unknown,
                     }
                 }
 

@@ -7,14 +7,15 @@
 pub mod durable_state;
 pub mod event;
 pub mod event_sourced;
+pub mod stored_state;
 
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Generics, Ident, Path, Type};
 
-use crate::ast::{Actor, Field};
-use crate::attr::Policy;
+use crate::ast::Actor;
+use crate::attr::{DefaultValue, Policy};
 
 /// The path of the runtime's private module.
 pub fn private(krate: Option<&Path>) -> TokenStream {
@@ -54,20 +55,44 @@ pub fn fnv1a(text: &str) -> u64 {
 }
 
 /// The layout fingerprint stored with every snapshot and state: the stored
-/// fields' names and types (white space removed) and the schema version.
-pub fn fingerprint(actor: &Actor<'_>) -> u64 {
+/// fields' names and types (white space removed) and the schema version,
+/// leaving out the defaulted fields whose bit is set in `omitted`.
+pub fn fingerprint(actor: &Actor<'_>, omitted: u32) -> u64 {
     let version = actor.attrs.schema_version.as_ref().map_or(0, |v| v.value);
     let mut text = format!("v{version};");
+    let mut defaulted = 0;
     for f in actor.stored_fields() {
+        if f.attrs.default.is_some() {
+            let bit = 1u32 << defaulted;
+            defaulted += 1;
+            if omitted & bit != 0 {
+                continue;
+            }
+        }
         let ty = f.ty;
         let ty: String = quote!(#ty)
             .to_string()
             .chars()
             .filter(|c| !c.is_whitespace())
             .collect();
-        text.push_str(&format!("{}:{ty};", f.ident));
+        text.push_str(&format!("{}:{ty};", f.stored_name()));
     }
     fnv1a(&text)
+}
+
+/// Every layout an actor's stored fields read: `(fingerprint, present)`, the
+/// current one (every defaulted field present) first, then each combination
+/// of defaulted fields missing.
+pub fn layouts(actor: &Actor<'_>) -> Vec<(u64, u32)> {
+    let count = actor
+        .defaulted_fields()
+        .count()
+        .min(crate::check::MAX_DEFAULTED);
+    let all: u32 = (1u32 << count) - 1;
+    (0..=all)
+        .rev()
+        .map(|present| (fingerprint(actor, all & !present), present))
+        .collect()
 }
 
 /// `tokens` with every span set to `span`, so that a compiler error about
@@ -127,46 +152,151 @@ pub fn state_codec(
     private: &TokenStream,
     kind: TokenStream,
 ) -> (TokenStream, TokenStream) {
-    let fp = fingerprint(actor);
     let name = actor.ident.to_string();
-    let stored: Vec<&Field<'_>> = actor.stored_fields().collect();
-    let refs: Vec<TokenStream> = stored
-        .iter()
+    let kind = quote!(#private::StoredAs::#kind);
+    let encode = encode_stored(actor, private);
+    let fields = DecodedFields::new(actor, private, &kind, quote!(&__dp_pid));
+    let table = layout_table(actor);
+    let current = fingerprint(actor, 0);
+    let DecodedFields {
+        stmts,
+        vars,
+        idents,
+    } = fields;
+    let otherwise = match &actor.attrs.migrate {
+        Some(m) => {
+            let from = &m.value.from;
+            let with = &m.value.with;
+            let from_bound = respan(quote!(<#from as #private::StoredState>), from.span());
+            quote! {
+                match #from_bound::decode_layout(&payload, #kind, &__dp_pid)? {
+                    #private::core::option::Option::Some(__dp_old) => {
+                        #with(self, __dp_old);
+                        #private::core::result::Result::Ok(())
+                    }
+                    #private::core::option::Option::None => #private::core::result::Result::Err(
+                        #private::incompatible_state(__dp_stored, #current, #name, #kind, &__dp_pid),
+                    ),
+                }
+            }
+        }
+        None => quote! {
+            #private::core::result::Result::Err(
+                #private::incompatible_state(__dp_stored, #current, #name, #kind, &__dp_pid),
+            )
+        },
+    };
+    let decode = quote! {
+        let __dp_pid = <Self as #private::PersistentActor>::persistence_id(self);
+        match #private::state_layout(&payload, #table, #name, #kind, &__dp_pid)? {
+            #private::Layout::Known { present: __dp_present, fields: __dp_fields } => {
+                #stmts
+                #(self.#idents = #vars;)*
+                #private::core::result::Result::Ok(())
+            }
+            #private::Layout::Other(__dp_stored) => {
+                #otherwise
+            }
+        }
+    };
+    (encode, decode)
+}
+
+/// `encode_state(fingerprint, &(fields..), name)` over `self`'s stored fields.
+pub fn encode_stored(actor: &Actor<'_>, private: &TokenStream) -> TokenStream {
+    let fp = fingerprint(actor, 0);
+    let name = actor.ident.to_string();
+    let refs: Vec<TokenStream> = actor
+        .stored_fields()
         .map(|f| {
             let ident = f.ident;
             quote!(&self.#ident)
         })
         .collect();
-    let vars: Vec<Ident> = (0..stored.len())
-        .map(|i| format_ident!("__dp_f{}", i))
-        .collect();
-    let var_tokens: Vec<TokenStream> = vars.iter().map(|v| quote!(#v)).collect();
-    let types: Vec<TokenStream> = stored
-        .iter()
-        .map(|f| {
-            let ty = f.ty;
-            quote!(#ty)
-        })
-        .collect();
-    let idents = stored.iter().map(|f| f.ident);
     let refs = tuple(&refs);
-    let pattern = tuple(&var_tokens);
-    let types = tuple(&types);
-    let encode = quote! {
-        #private::encode_state(#fp, &#refs, #name)
-    };
-    let decode = quote! {
-        let #pattern: #types = #private::decode_state(
-            #fp,
-            &payload,
-            #name,
-            #private::StoredAs::#kind,
-            &<Self as #private::PersistentActor>::persistence_id(self),
-        )?;
-        #(self.#idents = #vars;)*
-        #private::core::result::Result::Ok(())
-    };
-    (encode, decode)
+    quote!(#private::encode_state(#fp, &#refs, #name))
+}
+
+/// `&[(fingerprint, present), ..]`.
+pub fn layout_table(actor: &Actor<'_>) -> TokenStream {
+    let entries = layouts(actor)
+        .into_iter()
+        .map(|(fp, present)| quote!((#fp, #present)));
+    quote!(&[#(#entries),*])
+}
+
+/// Statements decoding a known layout's stored fields, one by one, into
+/// `__dp_f0..`, from `__dp_fields` with `__dp_present` saying which
+/// defaulted fields are there.
+pub struct DecodedFields<'a> {
+    pub stmts: TokenStream,
+    pub vars: Vec<Ident>,
+    pub idents: Vec<&'a Ident>,
+}
+
+impl<'a> DecodedFields<'a> {
+    pub fn new(
+        actor: &Actor<'a>,
+        private: &TokenStream,
+        kind: &TokenStream,
+        pid: TokenStream,
+    ) -> Self {
+        let name = actor.ident.to_string();
+        let mut stmts = quote! {
+            let _ = __dp_present;
+            let mut __dp_rest: &[u8] = __dp_fields;
+        };
+        let mut vars = Vec::new();
+        let mut idents = Vec::new();
+        let mut defaulted = 0u32;
+        for (i, f) in actor.stored_fields().enumerate() {
+            let var = format_ident!("__dp_f{}", i);
+            let ty = f.ty;
+            let field = f.ident.to_string();
+            let take = quote! {
+                #private::take_state_field(&mut __dp_rest, #field, #name, #kind, #pid)?
+            };
+            let value = match &f.attrs.default {
+                None => take,
+                Some(d) => {
+                    let bit = 1u32 << defaulted;
+                    defaulted += 1;
+                    let fallback = default_expr(&d.value, ty, d.span, private);
+                    quote! {
+                        if __dp_present & #bit != 0 { #take } else { #fallback }
+                    }
+                }
+            };
+            stmts.extend(quote!(let #var: #ty = #value;));
+            vars.push(var);
+            idents.push(f.ident);
+        }
+        stmts.extend(quote!(#private::state_end(__dp_rest, #name, #kind, #pid)?;));
+        DecodedFields {
+            stmts,
+            vars,
+            idents,
+        }
+    }
+}
+
+/// The value of a field missing from an old payload.
+pub fn default_expr(
+    value: &DefaultValue,
+    ty: &Type,
+    span: Span,
+    private: &TokenStream,
+) -> TokenStream {
+    match value {
+        DefaultValue::Trait => {
+            let call = respan(
+                quote!(<#ty as #private::core::default::Default>::default()),
+                span,
+            );
+            quote!(#call)
+        }
+        DefaultValue::Path(path) => quote_spanned!(path.span()=> #path()),
+    }
 }
 
 /// `impl Actor` (unless `manual_actor`) and `impl PersistentActor`.

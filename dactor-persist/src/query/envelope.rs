@@ -51,16 +51,25 @@ impl EventEnvelope {
     /// # Errors
     ///
     /// [`PersistError::CorruptEntry`] naming the id and sequence when the
-    /// payload does not decode as an `E`.
+    /// payload does not decode as an `E`, or
+    /// [`PersistError::IncompatibleEvent`] when it was written for another
+    /// layout of `E`.
     pub fn decode<E: PersistentEvent>(self) -> Result<TypedEnvelope<E>, PersistError> {
-        let event = E::decode_entry(&self.event_type, &self.payload).map_err(|e| {
-            PersistError::CorruptEntry {
+        let event = E::decode_entry(&self.event_type, &self.payload).map_err(|e| match e {
+            PersistError::IncompatibleEvent { detail, .. } => PersistError::IncompatibleEvent {
+                sequence_id: self.sequence_id,
+                detail: format!(
+                    "event `{}` of `{}`: {detail}",
+                    self.event_type, self.persistence_id
+                ),
+            },
+            e => PersistError::CorruptEntry {
                 sequence_id: self.sequence_id,
                 detail: format!(
                     "event `{}` of `{}` does not decode: {e}",
                     self.event_type, self.persistence_id
                 ),
-            }
+            },
         })?;
         Ok(TypedEnvelope {
             event,

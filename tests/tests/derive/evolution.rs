@@ -168,14 +168,16 @@ async fn an_event_unknown_to_an_older_reader_is_an_error_naming_its_sequence() {
         .await
         .unwrap_err();
     match &err {
-        PersistError::CorruptEntry {
+        PersistError::IncompatibleEvent {
             sequence_id,
             detail,
         } => {
             assert_eq!(*sequence_id, SequenceId(2));
             assert!(detail.contains("unknown event type `Audited`"), "{detail}");
+            assert!(detail.contains("Acct:y"), "{detail}");
+            assert!(detail.contains("alias"), "names the remedy: {detail}");
         }
-        other => panic!("expected CorruptEntry, got {other:?}"),
+        other => panic!("expected IncompatibleEvent, got {other:?}"),
     }
     assert_eq!(
         (old.balance, old.seq),

@@ -287,8 +287,12 @@ async fn counter_bad_event_names_its_sequence<C: CounterLike>() {
     let err = recover_event_sourced(&mut again, &store, &store)
         .await
         .unwrap_err();
+    // The hand-written counter calls it damage, the derive a layout this
+    // build does not know; both name the sequence and the type.
     assert!(
-        matches!(&err, PersistError::CorruptEntry { sequence_id: SequenceId(2), detail } if detail.contains("Decremented")),
+        matches!(&err, PersistError::CorruptEntry { sequence_id: SequenceId(2), detail }
+            | PersistError::IncompatibleEvent { sequence_id: SequenceId(2), detail }
+            if detail.contains("Decremented")),
         "{err}"
     );
     assert_eq!(again.view(), (0, SequenceId(0)));

@@ -83,13 +83,23 @@ fn an_entry_typed_with_any_name_of_its_variant_decodes() {
 
 #[tokio::test]
 async fn recovery_refuses_a_mistyped_or_overlong_event_at_its_sequence() {
-    for (event_type, payload) in [
-        ("Reset", LedgerEvent::Added { amount: 1 }.encode().unwrap()),
-        ("Added", {
-            let mut p = LedgerEvent::Added { amount: 1 }.encode().unwrap();
-            p.push(9);
-            p
-        }),
+    // A stored type that is not the payload's variant is damage; bytes after
+    // the fields are a layout the variant no longer has (fields removed).
+    for (event_type, payload, damage) in [
+        (
+            "Reset",
+            LedgerEvent::Added { amount: 1 }.encode().unwrap(),
+            true,
+        ),
+        (
+            "Added",
+            {
+                let mut p = LedgerEvent::Added { amount: 1 }.encode().unwrap();
+                p.push(9);
+                p
+            },
+            false,
+        ),
     ] {
         let store = InMemoryStorage::new();
         seed(&store, "d", &events(3, 5)).await;
@@ -103,11 +113,19 @@ async fn recovery_refuses_a_mistyped_or_overlong_event_at_its_sequence() {
             Err(PersistError::CorruptEntry {
                 sequence_id,
                 detail,
-            }) => {
+            }) if damage => {
                 assert_eq!(sequence_id, SequenceId(4));
                 assert!(detail.contains("Ledger:d"), "{detail}");
             }
-            other => panic!("expected a corrupt entry at 4, got {other:?}"),
+            Err(PersistError::IncompatibleEvent {
+                sequence_id,
+                detail,
+            }) if !damage => {
+                assert_eq!(sequence_id, SequenceId(4));
+                assert!(detail.contains("Ledger:d"), "{detail}");
+                assert!(detail.contains("1 bytes after its fields"), "{detail}");
+            }
+            other => panic!("expected a refused entry at 4 (damage: {damage}), got {other:?}"),
         }
         assert_eq!(ledger, Ledger::new("d"));
     }
