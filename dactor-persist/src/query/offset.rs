@@ -37,7 +37,7 @@ impl Offset {
 
     /// An offset from a (transaction, position) pair, ordered by
     /// transaction first (PostgreSQL).
-    #[cfg(any(test, feature = "postgres"))]
+    #[cfg(any(test, feature = "postgres", feature = "testkit"))]
     pub(crate) fn pair(high: i64, low: i64) -> Self {
         let high = u128::from(high.max(0).unsigned_abs());
         let low = u128::from(low.max(0).unsigned_abs());

@@ -103,6 +103,9 @@ pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 /// What travels through a mailbox.
 pub(crate) enum Mail<A> {
     Letter(Box<dyn Envelope<A>>),
+    /// A look at the state between messages (the test kit's): not a
+    /// message, so it counts toward no save and persists nothing.
+    Inspect(Box<dyn FnOnce(&A) + Send>),
     Stop,
 }
 
@@ -211,6 +214,37 @@ impl<A: Send + 'static> ActorRef<A> {
         }
         match answer.await {
             Ok(answer) => answer,
+            Err(_) => Err(self.stopped_error().await),
+        }
+    }
+
+    /// Runs `f` on the actor's state between two messages and returns what
+    /// it answers. Not a message: it counts toward no save.
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::ActorStopped`] when the actor is stopped, or stops
+    /// before `f` runs.
+    #[cfg_attr(not(feature = "testkit"), allow(dead_code))]
+    pub(crate) async fn inspect<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&A) -> R + Send + 'static,
+    ) -> Result<R, PersistError> {
+        let (reply, answer) = oneshot::channel();
+        let look = Box::new(move |actor: &A| {
+            let _ = reply.send(f(actor));
+        });
+        if self.tx.send(Mail::Inspect(look)).await.is_err() {
+            return Err(self.stopped_error().await);
+        }
+        match answer.await {
+            Ok(answer) => Ok(answer),
+            Err(_) if matches!(*self.shared.status.borrow(), ActorStatus::Running) => {
+                Err(PersistError::InvalidInput {
+                    persistence_id: self.shared.pid.clone(),
+                    detail: "the function looking at the actor's state panicked".into(),
+                })
+            }
             Err(_) => Err(self.stopped_error().await),
         }
     }

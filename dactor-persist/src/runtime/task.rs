@@ -69,6 +69,13 @@ impl<A: Send + 'static> Hosted<A> {
                     Some(StopRequest::Failed(err)) => Next::Fail(format!("a write failed: {err}")),
                 }
             }
+            Mail::Inspect(look) => {
+                // A panic in the look drops its answer: the caller hears of
+                // it, and the actor carries on.
+                let actor = &self.actor;
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| look(actor)));
+                Next::Continue
+            }
             Mail::Stop => {
                 self.begin_stop();
                 Next::Continue
