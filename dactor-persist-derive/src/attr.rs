@@ -65,12 +65,13 @@ impl Derive {
                 "delete_events_on_snapshot",
                 "schema_version",
                 "migrate",
+                "format",
                 "recovery_failure",
                 "persist_failure",
                 "manual_actor",
                 "crate",
             ],
-            Derive::StoredState => &["schema_version", "migrate", "crate"],
+            Derive::StoredState => &["schema_version", "migrate", "format", "crate"],
             Derive::DurableState => &[
                 "entity",
                 "id",
@@ -78,6 +79,7 @@ impl Derive {
                 "save_interval",
                 "schema_version",
                 "migrate",
+                "format",
                 "recovery_failure",
                 "persist_failure",
                 "manual_actor",
@@ -175,6 +177,8 @@ pub struct Container {
     pub save_interval_ms: Option<At<u64>>,
     pub schema_version: Option<At<u32>>,
     pub migrate: Option<At<Migrate>>,
+    /// `format = "json"`: snapshots or states as JSON.
+    pub json: Option<At<bool>>,
     pub recovery_failure: Option<At<Policy>>,
     pub persist_failure: Option<At<Policy>>,
     pub manual_actor: Option<At<bool>>,
@@ -211,6 +215,8 @@ pub struct EventContainer {
     /// `upcast(from = OldEvents, with = path)`: names this enum does not
     /// know decode through `OldEvents`, then `path` turns them into this one.
     pub upcast: Option<At<Migrate>>,
+    /// `format = "json"`: events as JSON.
+    pub json: Option<At<bool>>,
 }
 
 fn persist_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
@@ -348,6 +354,11 @@ pub fn parse_container(attrs: &[Attribute], derive: Derive, errors: &mut Errors)
                 "migrate" => {
                     if let Some(v) = migrate_value(&meta, MigrateKind::Migrate, errors) {
                         set_once(errors, &mut c.migrate, v, &key, span);
+                    }
+                }
+                "format" => {
+                    if let Some(v) = format_value(&meta, errors) {
+                        set_once(errors, &mut c.json, v, &key, span);
                     }
                 }
                 _ => errors.push(span, format!("unhandled persist attribute `{key}`")),
@@ -496,6 +507,29 @@ fn expected_one_of(keys: &[&str]) -> String {
     }
 }
 
+/// `format = "postcard" | "json"`: whether the format is JSON.
+fn format_value(meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> Option<At<bool>> {
+    let lit = string_value(meta, "format", errors)?;
+    match lit.value().as_str() {
+        "json" => Some(At {
+            value: true,
+            span: lit.span(),
+        }),
+        "postcard" => Some(At {
+            value: false,
+            span: lit.span(),
+        }),
+        other => {
+            let hint = did_you_mean(other, &["json", "postcard"]);
+            errors.push(
+                lit.span(),
+                format!("unknown format {other:?}{hint}; expected \"postcard\" (the default, compact) or \"json\" (self-describing, feature `json`)"),
+            );
+            None
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum MigrateKind {
     Migrate,
@@ -592,6 +626,10 @@ pub fn parse_event_container(attrs: &[Attribute], errors: &mut Errors) -> EventC
                 if let Some(v) = parse_or_report(errors, &key, || meta.value()?.parse::<ExprPath>()) {
                     set_once(errors, &mut c.tags, v, &key, span);
                 }
+            } else if key == "format" {
+                if let Some(v) = format_value(&meta, errors) {
+                    set_once(errors, &mut c.json, v, &key, span);
+                }
             } else if key == "upcast" {
                 if let Some(v) = migrate_value(&meta, MigrateKind::Upcast, errors) {
                     set_once(errors, &mut c.upcast, v, &key, span);
@@ -606,11 +644,11 @@ pub fn parse_event_container(attrs: &[Attribute], errors: &mut Errors) -> EventC
                 } else {
                     ""
                 };
-                let hint = if hint.is_empty() { did_you_mean(&key, &["crate", "tags", "upcast"]) } else { hint.to_owned() };
+                let hint = if hint.is_empty() { did_you_mean(&key, &["crate", "tags", "upcast", "format"]) } else { hint.to_owned() };
                 errors.push(
                     span,
                     format!(
-                        "unknown persist attribute `{key}` for #[derive(PersistentEvent)]{hint}; expected one of `crate`, `tags`, `upcast`"
+                        "unknown persist attribute `{key}` for #[derive(PersistentEvent)]{hint}; expected one of `crate`, `tags`, `upcast`, `format`"
                     ),
                 );
                 skip_value(&meta);

@@ -52,8 +52,30 @@
 //! [`PersistError::SnapshotIncompatible`] for a state or snapshot.
 //!
 //! Not yet: an upcaster turns one old event into exactly one current event
-//! (one into several or none is planned), and the layout is postcard only
-//! (a self-describing format is planned).
+//! (one into several or none is planned).
+//!
+//! # The JSON format
+//!
+//! `#[persist(format = "json")]` (feature `json`) on an event enum, or on an
+//! `EventSourced`, `DurableState` or `StoredState` struct (for its snapshots
+//! or states), stores self-describing JSON instead of postcard: an event is
+//! `{"ItemAdded":{"qty":2,"sku":"a"}}` (a tuple variant's fields an array, a
+//! unit variant's `null`), a state or snapshot the object of its stored
+//! fields by their stored names. Rows read as text in `sqlite3`
+//! (`SELECT CAST(payload AS TEXT) FROM events`) and as JSON in `psql`
+//! (`convert_from(payload, 'UTF8')::jsonb`). Keys the type no longer has are
+//! ignored, keys it gained take their `#[persist(default)]`, so fields can
+//! be added and removed without a migration; a renamed field is a changed
+//! key (postcard does not care, JSON does). It is about twice as large and
+//! twice as slow as postcard (the `codec` harness in `benches/`).
+//!
+//! A store holds both formats side by side: a payload that starts with `{`
+//! and parses as a JSON object is JSON, anything else is postcard, so a type
+//! that switches to JSON keeps reading the rows it wrote before
+//! (`tests/tests/evolution/json.rs`). Switching back to postcard needs a
+//! build that still reads JSON: keep `format = "json"` until the JSON rows
+//! are gone, or read them through an upcaster or a migration from a layout
+//! declared with `format = "json"`.
 
 use crate::PersistError;
 

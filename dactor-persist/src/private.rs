@@ -11,6 +11,15 @@ pub use crate::{
     Actor, DurableState, EventSourced, JournalEntry, PersistError, PersistFailurePolicy,
     PersistenceId, PersistentActor, RecoveryFailurePolicy, SaveConfig, SequenceId, SnapshotConfig,
 };
+#[cfg(feature = "json")]
+#[path = "private/json.rs"]
+pub mod json;
+
+/// Without the `json` feature: the check that names it.
+#[cfg(not(feature = "json"))]
+#[path = "private/json_off.rs"]
+pub mod json;
+
 pub use ::core;
 pub use ::serde;
 pub use ::std;

@@ -31,12 +31,22 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
         let pat = pattern(v, &[]);
         quote!(#pat => #name)
     });
-    let encode_arms = event.variants.iter().zip(&names).map(|(v, name)| {
-        let vars = vars(v);
-        let pat = pattern(v, &vars);
-        let fields = tuple(&vars.iter().map(|v| quote!(#v)).collect::<Vec<_>>());
-        quote!(#pat => #private::encode_event(#name, &#fields))
-    });
+    let json = event.attrs.json.as_ref().is_some_and(|j| j.value);
+    let encode_arms: Vec<TokenStream> = event
+        .variants
+        .iter()
+        .zip(&names)
+        .map(|(v, name)| {
+            let vars = vars(v);
+            let pat = pattern(v, &vars);
+            if json {
+                let body = json_encode(v, name, &vars, &ty_name, &private);
+                return quote!(#pat => { #body });
+            }
+            let fields = tuple(&vars.iter().map(|v| quote!(#v)).collect::<Vec<_>>());
+            quote!(#pat => #private::encode_event(#name, &#fields))
+        })
+        .collect();
     let decode_arms = event.variants.iter().zip(&names).map(|(v, name)| {
         let vars = vars(v);
         let accepted =
@@ -150,8 +160,50 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
         },
     };
 
+    // JSON: a branch before the postcard one, which reads the rows written
+    // before the type switched format.
+    let (json_decode, entry_name) = if let Some(at) = event.attrs.json.as_ref().filter(|j| j.value)
+    {
+        let require = respan(quote!(#private::json::require::<()>();), at.span);
+        let arms = event
+            .variants
+            .iter()
+            .zip(&names)
+            .map(|(v, name)| json_decode_arm(v, name, &ty_name, &private));
+        (
+            quote! {
+                #require
+                if let #private::core::option::Option::Some((__dp_jname, __dp_jfields)) =
+                    #private::json::parse_event(payload)
+                {
+                    let _ = &__dp_jfields;
+                    let __dp_other: &str = &__dp_jname;
+                    return match __dp_other {
+                        #(#arms,)*
+                        __dp_other => #unknown,
+                    };
+                }
+            },
+            quote! {
+                let __dp_jname;
+                let __dp_name: &str = match #private::json::parse_event(payload) {
+                    #private::core::option::Option::Some((__dp_n, _)) => {
+                        __dp_jname = __dp_n;
+                        &__dp_jname
+                    }
+                    #private::core::option::Option::None => #private::split_event(payload, #ty_name)?.0,
+                };
+            },
+        )
+    } else {
+        (
+            TokenStream::new(),
+            quote!(let (__dp_name, _) = #private::split_event(payload, #ty_name)?;),
+        )
+    };
+
     quote! {
-        #[allow(non_upper_case_globals, unused_qualifications, unreachable_code, clippy::all)]
+        #[allow(non_upper_case_globals, unused_qualifications, unreachable_code, unused_mut, clippy::all)]
         const _: () = {
             #[automatically_derived]
             impl #impl_g #private::PersistentEvent for #ident #ty_g #where_clause {
@@ -174,6 +226,7 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
                 fn decode(
                     payload: &[u8],
                 ) -> #private::core::result::Result<Self, #private::PersistError> {
+                    #json_decode
                     let (__dp_name, __dp_rest) = #private::split_event(payload, #ty_name)?;
                     let _ = __dp_rest;
                     match __dp_name {
@@ -188,7 +241,7 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
                     event_type: &str,
                     payload: &[u8],
                 ) -> #private::core::result::Result<Self, #private::PersistError> {
-                    let (__dp_name, _) = #private::split_event(payload, #ty_name)?;
+                    #entry_name
                     let __dp_same = match __dp_name {
                         #(#same_variant_arms,)*
                         // An unknown name: `decode` says so.
@@ -241,5 +294,102 @@ fn construct(v: &Variant<'_>, vars: &[Ident]) -> TokenStream {
             quote!(Self::#ident { #(#names: #vars),* })
         }
         Fields::Unnamed(_) => quote!(Self::#ident(#(#vars),*)),
+    }
+}
+
+/// The JSON encoding of one variant, its fields bound by reference to `vars`.
+fn json_encode(
+    v: &Variant<'_>,
+    name: &str,
+    vars: &[Ident],
+    ty_name: &str,
+    private: &TokenStream,
+) -> TokenStream {
+    let json = quote!(#private::json);
+    match v.fields {
+        Fields::Unit => quote!(#json::encode_event(#name, #json::Value::Null)),
+        Fields::Named(named) => {
+            let keys = named
+                .named
+                .iter()
+                .filter_map(|f| f.ident.as_ref().map(|i| i.to_string()));
+            quote! {
+                let mut __dp_m = #json::Map::new();
+                #(#json::field(&mut __dp_m, #keys, #vars, #ty_name)?;)*
+                #json::encode_event(#name, #json::Value::Object(__dp_m))
+            }
+        }
+        Fields::Unnamed(_) => quote! {
+            let mut __dp_a = #private::std::vec::Vec::new();
+            #(#json::item(&mut __dp_a, #vars, #ty_name)?;)*
+            #json::encode_event(#name, #json::Value::Array(__dp_a))
+        },
+    }
+}
+
+/// The match arm decoding one variant from JSON fields `__dp_jfields`.
+fn json_decode_arm(
+    v: &Variant<'_>,
+    name: &str,
+    ty_name: &str,
+    private: &TokenStream,
+) -> TokenStream {
+    let json = quote!(#private::json);
+    let vars = vars(v);
+    let build = construct(v, &vars);
+    let accepted =
+        std::iter::once(name.to_owned()).chain(v.attrs.aliases.iter().map(|a| a.value.clone()));
+    let value = |i: usize, key: String, take: TokenStream| {
+        let f = v.fields.iter().nth(i);
+        let ty = f.map(|f| &f.ty);
+        let fallback = match (&v.field_attrs[i].default, ty) {
+            (Some(d), Some(ty)) => default_expr(&d.value, ty, d.span, private),
+            _ => quote! {
+                return #private::core::result::Result::Err(#json::missing_field(#key, #name, #ty_name))
+            },
+        };
+        let var = &vars[i];
+        quote! {
+            let #var: #ty = match #take {
+                #private::core::option::Option::Some(__dp_v) => __dp_v,
+                #private::core::option::Option::None => #fallback,
+            };
+        }
+    };
+    let body = match v.fields {
+        Fields::Unit => TokenStream::new(),
+        Fields::Named(named) => {
+            let takes = named.named.iter().enumerate().map(|(i, f)| {
+                let key = f.ident.as_ref().map(|i| i.to_string()).unwrap_or_default();
+                value(
+                    i,
+                    key.clone(),
+                    quote!(#json::take_named(&mut __dp_m, #key, #name, #ty_name)?),
+                )
+            });
+            quote! {
+                let mut __dp_m = #json::fields_object(__dp_jfields, #name, #ty_name)?;
+                #(#takes)*
+            }
+        }
+        Fields::Unnamed(unnamed) => {
+            let takes = (0..unnamed.unnamed.len()).map(|i| {
+                value(
+                    i,
+                    i.to_string(),
+                    quote!(#json::take_item(&mut __dp_it, #i, #name, #ty_name)?),
+                )
+            });
+            quote! {
+                let mut __dp_it = #json::fields_array(__dp_jfields, #name, #ty_name)?.into_iter();
+                #(#takes)*
+            }
+        }
+    };
+    quote! {
+        #(#accepted)|* => {
+            #body
+            #private::core::result::Result::Ok(#build)
+        }
     }
 }

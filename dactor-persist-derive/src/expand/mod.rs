@@ -186,8 +186,42 @@ pub fn state_codec(
             )
         },
     };
+    let json_misfit = match &actor.attrs.migrate {
+        Some(m) => {
+            let from = &m.value.from;
+            let with = &m.value.with;
+            let from_bound = respan(quote!(<#from as #private::StoredState>), from.span());
+            quote! {
+                match #from_bound::decode_layout(&payload, #kind, &__dp_pid)? {
+                    #private::core::option::Option::Some(__dp_old) => {
+                        #with(self, __dp_old);
+                        #private::core::result::Result::Ok(())
+                    }
+                    #private::core::option::Option::None => #private::core::result::Result::Err(
+                        #private::json::state_does_not_fit(&__dp_why, #name, #kind, &__dp_pid),
+                    ),
+                }
+            }
+        }
+        None => quote! {
+            #private::core::result::Result::Err(
+                #private::json::state_does_not_fit(&__dp_why, #name, #kind, &__dp_pid),
+            )
+        },
+    };
+    let json_decode = json_state_decode(
+        actor,
+        private,
+        quote!(&payload),
+        quote! {
+            #(self.#idents = #vars;)*
+            #private::core::result::Result::Ok(())
+        },
+        json_misfit,
+    );
     let decode = quote! {
         let __dp_pid = <Self as #private::PersistentActor>::persistence_id(self);
+        #json_decode
         match #private::state_layout(&payload, #table, #name, #kind, &__dp_pid)? {
             #private::Layout::Known { present: __dp_present, fields: __dp_fields } => {
                 #stmts
@@ -202,10 +236,37 @@ pub fn state_codec(
     (encode, decode)
 }
 
-/// `encode_state(fingerprint, &(fields..), name)` over `self`'s stored fields.
+/// Whether the struct's snapshots or states are JSON.
+pub fn is_json(actor: &Actor<'_>) -> bool {
+    actor.attrs.json.as_ref().is_some_and(|j| j.value)
+}
+
+/// The check that the `json` feature is on, spanned on `format = "json"`.
+fn require_json(actor: &Actor<'_>, private: &TokenStream) -> TokenStream {
+    let span = actor
+        .attrs
+        .json
+        .as_ref()
+        .map_or_else(Span::call_site, |j| j.span);
+    respan(quote!(#private::json::require::<()>();), span)
+}
+
+/// `encode_state(fingerprint, &(fields..), name)` over `self`'s stored fields,
+/// or their JSON object.
 pub fn encode_stored(actor: &Actor<'_>, private: &TokenStream) -> TokenStream {
     let fp = fingerprint(actor, 0);
     let name = actor.ident.to_string();
+    if is_json(actor) {
+        let require = require_json(actor, private);
+        let keys = actor.stored_fields().map(|f| f.stored_name());
+        let idents = actor.stored_fields().map(|f| f.ident);
+        return quote! {
+            #require
+            let mut __dp_m = #private::json::Map::new();
+            #(#private::json::field(&mut __dp_m, #keys, &self.#idents, #name)?;)*
+            #private::json::encode_state(__dp_m, #name)
+        };
+    }
     let refs: Vec<TokenStream> = actor
         .stored_fields()
         .map(|f| {
@@ -215,6 +276,60 @@ pub fn encode_stored(actor: &Actor<'_>, private: &TokenStream) -> TokenStream {
         .collect();
     let refs = tuple(&refs);
     quote!(#private::encode_state(#fp, &#refs, #name))
+}
+
+/// Decoding a JSON state or snapshot, when the struct's format is JSON:
+/// statements that return `fit` (with the fields bound to `__dp_f0..`) when
+/// the payload is a JSON object that fits, `misfit` (with `__dp_why`) when it
+/// is one that does not, and fall through when it is not JSON (postcard).
+pub fn json_state_decode(
+    actor: &Actor<'_>,
+    private: &TokenStream,
+    payload: TokenStream,
+    fit: TokenStream,
+    misfit: TokenStream,
+) -> TokenStream {
+    if !is_json(actor) {
+        return TokenStream::new();
+    }
+    let json = quote!(#private::json);
+    let stored: Vec<_> = actor.stored_fields().collect();
+    let vars: Vec<Ident> = (0..stored.len())
+        .map(|i| format_ident!("__dp_f{}", i))
+        .collect();
+    let types: Vec<&Type> = stored.iter().map(|f| f.ty).collect();
+    let takes = stored.iter().zip(&vars).map(|(f, var)| {
+        let ty = f.ty;
+        let key = f.stored_name();
+        let missing = format!("it has no field `{key}`");
+        let fallback = match &f.attrs.default {
+            Some(d) => default_expr(&d.value, ty, d.span, private),
+            None => quote!(break '__dp_fit #private::core::result::Result::Err(
+                #private::std::string::String::from(#missing)
+            )),
+        };
+        quote! {
+            let #var: #ty = match #json::take_state::<#ty>(&mut __dp_jm, #key) {
+                #private::core::result::Result::Ok(#private::core::option::Option::Some(__dp_v)) => __dp_v,
+                #private::core::result::Result::Ok(#private::core::option::Option::None) => #fallback,
+                #private::core::result::Result::Err(__dp_e) => break '__dp_fit #private::core::result::Result::Err(__dp_e),
+            };
+        }
+    });
+    let require = require_json(actor, private);
+    quote! {
+        #require
+        if let #private::core::option::Option::Some(mut __dp_jm) = #json::parse_state(#payload) {
+            let __dp_fit: #private::core::result::Result<(#(#types,)*), #private::std::string::String> = '__dp_fit: {
+                #(#takes)*
+                #private::core::result::Result::Ok((#(#vars,)*))
+            };
+            return match __dp_fit {
+                #private::core::result::Result::Ok((#(#vars,)*)) => { #fit }
+                #private::core::result::Result::Err(__dp_why) => { #misfit }
+            };
+        }
+    }
 }
 
 /// `&[(fingerprint, present), ..]`.

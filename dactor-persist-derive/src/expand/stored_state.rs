@@ -5,7 +5,8 @@ use quote::quote;
 use syn::spanned::Spanned;
 
 use super::{
-    DecodedFields, encode_stored, layout_table, private, respan, stored_bounds, where_clause,
+    DecodedFields, encode_stored, json_state_decode, layout_table, private, respan, stored_bounds,
+    where_clause,
 };
 use crate::ast::Actor;
 
@@ -38,6 +39,35 @@ pub fn expand(layout: &Actor<'_>) -> TokenStream {
         None => quote!(#private::core::result::Result::Ok(#private::core::option::Option::None)),
     };
 
+    let json_misfit = match &layout.attrs.migrate {
+        Some(m) => {
+            let from = &m.value.from;
+            let with = &m.value.with;
+            let from_bound = respan(quote!(<#from as #private::StoredState>), from.span());
+            quote! {
+                let _ = __dp_why;
+                #private::core::result::Result::Ok(
+                    #from_bound::decode_layout(__dp_payload, __dp_kind, __dp_pid)?.map(#with),
+                )
+            }
+        }
+        None => quote! {
+            let _ = __dp_why;
+            #private::core::result::Result::Ok(#private::core::option::Option::None)
+        },
+    };
+    let json_decode = json_state_decode(
+        layout,
+        &private,
+        quote!(__dp_payload),
+        quote! {
+            #private::core::result::Result::Ok(#private::core::option::Option::Some(
+                Self { #(#idents: #vars),* },
+            ))
+        },
+        json_misfit,
+    );
+
     quote! {
         #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]
         const _: () = {
@@ -48,6 +78,7 @@ pub fn expand(layout: &Actor<'_>) -> TokenStream {
                     __dp_kind: #private::StoredAs,
                     __dp_pid: &#private::PersistenceId,
                 ) -> #private::core::result::Result<#private::core::option::Option<Self>, #private::PersistError> {
+                    #json_decode
                     match #private::state_layout(__dp_payload, #table, #name, __dp_kind, __dp_pid)? {
                         #private::Layout::Known { present: __dp_present, fields: __dp_fields } => {
                             #stmts

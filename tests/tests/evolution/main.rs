@@ -3,4 +3,5 @@
 //! type stored before the change.
 
 mod events;
+mod json;
 mod states;

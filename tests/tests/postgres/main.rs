@@ -14,6 +14,7 @@ mod errors;
 mod group_commit;
 mod injection;
 mod integrity;
+mod json;
 mod late_commit;
 mod nodes;
 mod outage;
@@ -37,6 +38,7 @@ fn main() {
     trials.extend(nodes::trials());
     trials.extend(outage::trials());
     trials.extend(projections::trials());
+    trials.extend(json::trials());
 
     let trials: Vec<Trial> = match support::url() {
         Some(_) => trials,
