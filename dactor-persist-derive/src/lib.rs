@@ -345,7 +345,7 @@ pub fn derive_stored_state(input: TokenStream) -> TokenStream {
 /// | variant | `tag = "..."` (repeatable) | a tag stored with every event of this variant, for queries by tag |
 /// | field | `default`, `default = path` | a field added later, after every field without a default: older events read with `Default::default()` or `path()` |
 /// | enum | `tags = path` | a function `fn(&Self) -> impl IntoIterator<Item = String>` adding tags |
-/// | enum | `upcast(from = Legacy, with = path)` | names this enum does not know decode through `Legacy` (a `#[derive(PersistentEvent)]` enum of old shapes) and become `path(legacy)`, `path: fn(Legacy) -> Self` |
+/// | enum | `upcast(from = Legacy, with = path)` | names this enum does not know decode through `Legacy` (a `#[derive(PersistentEvent)]` enum of old shapes) and become `path(legacy)`, `path: fn(Legacy) -> Self` (or `Option<Self>`, `Vec<Self>`: one old event to none or several) |
 /// | enum | `crate = "..."` | the path of `dactor_persist` if it was renamed |
 ///
 /// Every field must implement serde's `Serialize` and `Deserialize`. Fields

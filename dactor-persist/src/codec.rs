@@ -41,6 +41,7 @@
 //! | remove a variant | move it to the legacy enum and upcast it to what it means now: it leaves the current enum's `match`es | `events::upcasts::a_removed_variant_stays_readable_as_another` |
 //! | change an event field's type | give the new shape a new stored name (`#[persist(name = "Deposited.v2")]`), keep the old shape in the legacy enum, convert in the upcaster | `events::upcasts::a_changed_field_type_reads_through_its_old_name` |
 //! | several versions of events | the legacy enum upcasts from an older one in turn: a chain | `events::upcasts::upcasts_chain_across_versions` |
+//! | one old event into several, or into none | the upcaster returns a `Vec<Self>` or an `Option<Self>` (any `Into<Upcast<Self>>`); recovery applies each part with the old event's sequence, queries give each part in its envelope | `events::upcast_many` |
 //! | add a state (or snapshot) field | `#[persist(default)]` or `#[persist(default = path)]` on it, anywhere in the struct (up to 8 such fields) | `states::a_state_written_by_todays_derive_reads_after_gaining_fields`, `states::an_old_snapshot_restores_after_a_field_is_added` |
 //! | rename a state field | `#[persist(name = "old_name")]`: the layout keeps recording the old name | `states::a_renamed_state_field_keeps_its_stored_name` |
 //! | restructure a state (change a field's type, remove or merge fields) | declare the old stored fields as a `#[derive(StoredState)]` struct and `#[persist(migrate(from = Old, with = path))]` on the actor, `path: fn(&mut Self, Old)`; an old layout migrates from an older one in turn (`fn(Older) -> Old`) | `states::a_restructured_state_migrates_along_the_chain` |
@@ -50,9 +51,6 @@
 //! fields found against those expected, and the remedy), distinct from
 //! [`PersistError::CorruptEntry`] for a damaged row; and
 //! [`PersistError::SnapshotIncompatible`] for a state or snapshot.
-//!
-//! Not yet: an upcaster turns one old event into exactly one current event
-//! (one into several or none is planned).
 //!
 //! # The JSON format
 //!
@@ -142,6 +140,27 @@ pub trait PersistentEvent: Sized + Send + Sync + 'static {
         }
         Ok(event)
     }
+
+    /// Decodes a journal entry into the events it stands for, pushed onto
+    /// `out`: one, except for an old event an upcaster turns into several,
+    /// or into none (`#[persist(upcast(..))]`, see the evolution guide).
+    /// Recovery and the read side decode through this one.
+    ///
+    /// The default pushes [`decode_entry`](PersistentEvent::decode_entry)'s
+    /// event.
+    ///
+    /// # Errors
+    ///
+    /// As [`decode_entry`](PersistentEvent::decode_entry). On error, `out`
+    /// holds what it held before.
+    fn decode_entry_into(
+        event_type: &str,
+        payload: &[u8],
+        out: &mut Vec<Self>,
+    ) -> Result<(), PersistError> {
+        out.push(Self::decode_entry(event_type, payload)?);
+        Ok(())
+    }
 }
 
 /// The user's event handler for a derived event-sourced actor, when it is not
@@ -219,4 +238,29 @@ pub trait StoredState: Sized {
     ///
     /// [`PersistError::SerializationFailed`] when a field does not encode.
     fn encode_layout(&self) -> Result<Vec<u8>, PersistError>;
+}
+
+/// What an upcaster (`#[persist(upcast(from = Legacy, with = path))]`) turns
+/// one old event into: `path` returns the current event, or an
+/// `Option` of it (none: the old event no longer means anything), or a
+/// `Vec` of them (one old event split into several).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upcast<E>(pub Vec<E>);
+
+impl<E> From<E> for Upcast<E> {
+    fn from(event: E) -> Self {
+        Upcast(vec![event])
+    }
+}
+
+impl<E> From<Option<E>> for Upcast<E> {
+    fn from(event: Option<E>) -> Self {
+        Upcast(event.into_iter().collect())
+    }
+}
+
+impl<E> From<Vec<E>> for Upcast<E> {
+    fn from(events: Vec<E>) -> Self {
+        Upcast(events)
+    }
 }

@@ -97,6 +97,27 @@ pub trait EventSourced: PersistentActor {
         self.deserialize_event(&entry.payload)
     }
 
+    /// Decodes a journal entry into the events it stands for, pushed onto
+    /// `out`: one, or, for an old event an upcaster turns into several or
+    /// none, those (see [`PersistentEvent::decode_entry_into`](crate::PersistentEvent::decode_entry_into)).
+    /// Recovery calls this one; each event is applied with the entry's
+    /// sequence.
+    ///
+    /// The default pushes [`deserialize_entry`](EventSourced::deserialize_entry)'s
+    /// event.
+    ///
+    /// # Errors
+    ///
+    /// As [`deserialize_entry`](EventSourced::deserialize_entry).
+    fn deserialize_entry_into(
+        &self,
+        entry: &JournalEntry,
+        out: &mut Vec<Self::Event>,
+    ) -> Result<(), PersistError> {
+        out.push(self.deserialize_entry(entry)?);
+        Ok(())
+    }
+
     /// Encodes an event for the journal.
     ///
     /// # Errors

@@ -57,7 +57,7 @@ pub mod testkit;
 
 pub use actor::{Actor, PersistentActor};
 pub use async_trait::async_trait;
-pub use codec::{ApplyEvent, PersistentEvent, StoredAs, StoredState};
+pub use codec::{ApplyEvent, PersistentEvent, StoredAs, StoredState, Upcast};
 #[cfg(feature = "derive")]
 pub use dactor_persist_derive::{DurableState, EventSourced, PersistentEvent, StoredState};
 pub use durable_state::DurableState;

@@ -6,7 +6,7 @@ use std::fmt::Display;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use crate::codec::{ApplyEvent, PersistentEvent, StoredAs, StoredState};
+pub use crate::codec::{ApplyEvent, PersistentEvent, StoredAs, StoredState, Upcast};
 pub use crate::{
     Actor, DurableState, EventSourced, JournalEntry, PersistError, PersistFailurePolicy,
     PersistenceId, PersistentActor, RecoveryFailurePolicy, SaveConfig, SequenceId, SnapshotConfig,
@@ -175,23 +175,51 @@ pub fn unknown_event(name: &str, ty: &str, known: &[&str]) -> PersistError {
 }
 
 /// Decodes an event whose name `ty` does not know through the older enum
-/// `Old` it upcasts from, then turns it into the current type with `with`.
-/// A name neither knows is reported against the current type.
-pub fn upcast<Old: PersistentEvent, New>(
+/// `Old` it upcasts from (which may itself upcast from an older one), and
+/// pushes what `with` turns each old event into onto `out`. A name no enum
+/// of the chain knows is reported against the current type.
+pub fn upcast_into<Old: PersistentEvent, New, U: Into<Upcast<New>>>(
     payload: &[u8],
     name: &str,
     ty: &str,
     known: &[&str],
-    with: impl FnOnce(Old) -> New,
-) -> Result<New, PersistError> {
-    match Old::decode(payload) {
-        Ok(old) => Ok(with(old)),
+    with: impl Fn(Old) -> U,
+    out: &mut Vec<New>,
+) -> Result<(), PersistError> {
+    let mut old = Vec::new();
+    match Old::decode_entry_into(name, payload, &mut old) {
+        Ok(()) => {}
         Err(PersistError::IncompatibleEvent { detail, .. })
             if detail.starts_with(UNKNOWN_EVENT) =>
         {
-            Err(unknown_event(name, ty, known))
+            return Err(unknown_event(name, ty, known));
         }
-        Err(e) => Err(e),
+        Err(e) => return Err(e),
+    }
+    for event in old {
+        out.extend(with(event).into().0);
+    }
+    Ok(())
+}
+
+/// [`upcast_into`] for a caller that wants exactly one event
+/// ([`PersistentEvent::decode`]).
+pub fn upcast<Old: PersistentEvent, New, U: Into<Upcast<New>>>(
+    payload: &[u8],
+    name: &str,
+    ty: &str,
+    known: &[&str],
+    with: impl Fn(Old) -> U,
+) -> Result<New, PersistError> {
+    let mut out = Vec::with_capacity(1);
+    upcast_into(payload, name, ty, known, with, &mut out)?;
+    match (out.pop(), out.is_empty()) {
+        (Some(event), true) => Ok(event),
+        (last, _) => Err(PersistError::SerializationFailed(format!(
+            "the `{ty}` event `{name}` upcasts to {} events, not one: decode it with \
+             `decode_entry_into` (recovery and the read side do)",
+            out.len() + usize::from(last.is_some())
+        ))),
     }
 }
 

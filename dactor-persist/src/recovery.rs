@@ -442,9 +442,10 @@ async fn read_decoded<A: EventSourced>(
     // Moved in as `&mut`: a `&A` would make the future `Send` only for `A: Sync`.
     read_complete(journal, pid, from, to, REPLAY_PAGE, move |page| {
         out.reserve(page.len());
+        let mut decoded = Vec::with_capacity(1);
         for entry in page {
-            match actor.deserialize_entry(&entry) {
-                Ok(event) => out.push((entry.sequence_id, event)),
+            match actor.deserialize_entry_into(&entry, &mut decoded) {
+                Ok(()) => out.extend(decoded.drain(..).map(|e| (entry.sequence_id, e))),
                 Err(err @ PersistError::CorruptEntry { .. }) => return Err(err),
                 Err(PersistError::IncompatibleEvent { detail, .. }) => {
                     return Err(PersistError::IncompatibleEvent {

@@ -144,7 +144,7 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
             let with = &up.value.with;
             let from = respan(quote!(#from), from.span());
             quote! {
-                #private::upcast::<#from, Self>(
+                #private::upcast::<#from, Self, _>(
                     payload,
                     __dp_other,
                     #ty_name,
@@ -202,6 +202,52 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
         )
     };
 
+    // With an upcaster: names this enum knows decode to one event; the
+    // others go through the chain, to as many events as it makes.
+    let decode_entry_into = event.attrs.upcast.as_ref().map(|up| {
+        let from = &up.value.from;
+        let with = &up.value.with;
+        let from = respan(quote!(#from), from.span());
+        let all_names: Vec<String> = event
+            .variants
+            .iter()
+            .zip(&names)
+            .flat_map(|(v, name)| {
+                std::iter::once(name.clone()).chain(v.attrs.aliases.iter().map(|a| a.value.clone()))
+            })
+            .collect();
+        quote! {
+            fn decode_entry_into(
+                event_type: &str,
+                payload: &[u8],
+                out: &mut #private::std::vec::Vec<Self>,
+            ) -> #private::core::result::Result<(), #private::PersistError> {
+                #entry_name
+                match __dp_name {
+                    #(#all_names)|* => {
+                        out.push(<Self as #private::PersistentEvent>::decode_entry(event_type, payload)?);
+                        #private::core::result::Result::Ok(())
+                    }
+                    __dp_other => {
+                        if __dp_other != event_type {
+                            return #private::core::result::Result::Err(
+                                #private::mismatched_event(event_type, __dp_other, #ty_name),
+                            );
+                        }
+                        #private::upcast_into::<#from, Self, _>(
+                            payload,
+                            __dp_other,
+                            #ty_name,
+                            Self::EVENT_TYPES,
+                            #with,
+                            out,
+                        )
+                    }
+                }
+            }
+        }
+    });
+
     quote! {
         #[allow(non_upper_case_globals, unused_qualifications, unreachable_code, unused_mut, clippy::all)]
         const _: () = {
@@ -254,6 +300,8 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
                     }
                     <Self as #private::PersistentEvent>::decode(payload)
                 }
+
+                #decode_entry_into
             }
         };
     }

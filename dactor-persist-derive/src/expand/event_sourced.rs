@@ -94,6 +94,14 @@ pub fn expand(actor: &Actor<'_>) -> TokenStream {
                     <#event as #private::PersistentEvent>::decode_entry(&entry.event_type, &entry.payload)
                 }
 
+                fn deserialize_entry_into(
+                    &self,
+                    entry: &#private::JournalEntry,
+                    out: &mut #private::std::vec::Vec<#event>,
+                ) -> #private::core::result::Result<(), #private::PersistError> {
+                    <#event as #private::PersistentEvent>::decode_entry_into(&entry.event_type, &entry.payload, out)
+                }
+
                 fn serialize_event(
                     &self,
                     event: &#event,

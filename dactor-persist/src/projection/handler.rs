@@ -117,8 +117,10 @@ pub(crate) enum BatchError {
     Store(PersistError),
 }
 
-/// Decodes every envelope through `E`: the typed events of a batch. An
-/// event `E` does not know is an error, which the failure policy handles.
+/// Decodes every envelope through `E`: the typed events of a batch (an old
+/// event an upcaster turns into several gives several, with its envelope's
+/// sequence and offset). An event `E` does not know is an error, which the
+/// failure policy handles.
 ///
 /// # Errors
 ///
@@ -126,14 +128,15 @@ pub(crate) enum BatchError {
 pub fn decode_all<E: PersistentEvent>(
     events: &[EventEnvelope],
 ) -> Result<Vec<TypedEnvelope<E>>, HandlerError> {
-    events
-        .iter()
-        .map(|e| {
+    let mut typed = Vec::with_capacity(events.len());
+    for e in events {
+        typed.extend(
             e.clone()
-                .decode::<E>()
-                .map_err(|err| Box::new(err) as HandlerError)
-        })
-        .collect()
+                .decode_each::<E>()
+                .map_err(|err| Box::new(err) as HandlerError)?,
+        );
+    }
+    Ok(typed)
 }
 
 /// An [`EventHandler`] that gets its events decoded through `E`; made by

@@ -53,33 +53,62 @@ impl EventEnvelope {
     /// [`PersistError::CorruptEntry`] naming the id and sequence when the
     /// payload does not decode as an `E`, or
     /// [`PersistError::IncompatibleEvent`] when it was written for another
-    /// layout of `E`.
+    /// layout of `E`; [`PersistError::SerializationFailed`] for an old event
+    /// an upcaster turns into several or none (read those with
+    /// [`decode_each`](EventEnvelope::decode_each)).
     pub fn decode<E: PersistentEvent>(self) -> Result<TypedEnvelope<E>, PersistError> {
-        let event = E::decode_entry(&self.event_type, &self.payload).map_err(|e| match e {
-            PersistError::IncompatibleEvent { detail, .. } => PersistError::IncompatibleEvent {
-                sequence_id: self.sequence_id,
-                detail: format!(
-                    "event `{}` of `{}`: {detail}",
-                    self.event_type, self.persistence_id
-                ),
+        let (pid, sequence) = (self.persistence_id.clone(), self.sequence_id);
+        let mut events = self.decode_each::<E>()?;
+        match (events.pop(), events.is_empty()) {
+            (Some(one), true) => Ok(one),
+            (last, _) => Err(PersistError::SerializationFailed(format!(
+                "the event of `{pid}` at {} stands for {} events once upcast, not one: read it \
+                 with `decode_each`",
+                sequence.0,
+                events.len() + usize::from(last.is_some())
+            ))),
+        }
+    }
+
+    /// Decodes the payload into the events it stands for: one, or, for an
+    /// old event an upcaster turns into several or none, those, each with
+    /// this envelope's id, sequence, offset, time, tags and metadata.
+    ///
+    /// # Errors
+    ///
+    /// As [`decode`](EventEnvelope::decode), but for the count.
+    pub fn decode_each<E: PersistentEvent>(self) -> Result<Vec<TypedEnvelope<E>>, PersistError> {
+        let mut events = Vec::with_capacity(1);
+        E::decode_entry_into(&self.event_type, &self.payload, &mut events).map_err(
+            |e| match e {
+                PersistError::IncompatibleEvent { detail, .. } => PersistError::IncompatibleEvent {
+                    sequence_id: self.sequence_id,
+                    detail: format!(
+                        "event `{}` of `{}`: {detail}",
+                        self.event_type, self.persistence_id
+                    ),
+                },
+                e => PersistError::CorruptEntry {
+                    sequence_id: self.sequence_id,
+                    detail: format!(
+                        "event `{}` of `{}` does not decode: {e}",
+                        self.event_type, self.persistence_id
+                    ),
+                },
             },
-            e => PersistError::CorruptEntry {
+        )?;
+        Ok(events
+            .into_iter()
+            .map(|event| TypedEnvelope {
+                event,
+                persistence_id: self.persistence_id.clone(),
                 sequence_id: self.sequence_id,
-                detail: format!(
-                    "event `{}` of `{}` does not decode: {e}",
-                    self.event_type, self.persistence_id
-                ),
-            },
-        })?;
-        Ok(TypedEnvelope {
-            event,
-            persistence_id: self.persistence_id,
-            sequence_id: self.sequence_id,
-            offset: self.offset,
-            timestamp: self.timestamp,
-            tags: self.tags,
-            metadata: self.metadata,
-        })
+                offset: self.offset,
+                timestamp: self.timestamp,
+                tags: self.tags.clone(),
+                metadata: self.metadata.clone(),
+            })
+            .collect())
     }
 
     /// The journal entry inside (what recovery reads).

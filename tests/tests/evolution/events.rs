@@ -462,3 +462,163 @@ mod upcasts {
         );
     }
 }
+
+/// One old event into several, or into none.
+mod upcast_many {
+    use dactor_persist::prelude::*;
+    use dactor_persist::query::EventQueries;
+
+    pub mod v1 {
+        use dactor_persist::prelude::*;
+        #[derive(Debug, PartialEq, PersistentEvent)]
+        pub enum Order {
+            Placed(u32),
+            /// Closing and paying in one event; v2 records them apart.
+            CheckedOut {
+                paid: u64,
+            },
+            /// A heartbeat that meant nothing.
+            Pinged,
+        }
+    }
+
+    pub mod v2 {
+        use dactor_persist::prelude::*;
+
+        #[derive(Debug, PersistentEvent)]
+        pub enum Legacy {
+            CheckedOut { paid: u64 },
+            Pinged,
+        }
+
+        #[derive(Debug, PartialEq, PersistentEvent)]
+        #[persist(upcast(from = Legacy, with = Order::from_legacy))]
+        pub enum Order {
+            Placed(u32),
+            Closed,
+            Paid(u64),
+        }
+
+        impl Order {
+            fn from_legacy(old: Legacy) -> Vec<Order> {
+                match old {
+                    Legacy::CheckedOut { paid } => vec![Order::Closed, Order::Paid(paid)],
+                    Legacy::Pinged => vec![],
+                }
+            }
+        }
+    }
+
+    #[derive(Default, EventSourced)]
+    #[persist(entity = "Order", event = v2::Order, apply = Self::on)]
+    struct Order {
+        #[persist(id)]
+        id: u8,
+        items: u32,
+        closed: bool,
+        paid: u64,
+        applied: u32,
+        #[persist(sequence)]
+        seq: SequenceId,
+    }
+
+    impl Order {
+        fn on(&mut self, e: &v2::Order) {
+            self.applied += 1;
+            match e {
+                v2::Order::Placed(n) => self.items += n,
+                v2::Order::Closed => self.closed = true,
+                v2::Order::Paid(p) => self.paid += p,
+            }
+        }
+    }
+
+    fn history() -> Vec<v1::Order> {
+        vec![
+            v1::Order::Placed(2),
+            v1::Order::Pinged,
+            v1::Order::CheckedOut { paid: 40 },
+            v1::Order::Pinged,
+        ]
+    }
+
+    #[test]
+    fn one_old_event_decodes_to_several_or_none() {
+        let mut out = Vec::new();
+        for e in history() {
+            v2::Order::decode_entry_into(e.event_type(), &e.encode().unwrap(), &mut out).unwrap();
+        }
+        assert_eq!(
+            out,
+            [v2::Order::Placed(2), v2::Order::Closed, v2::Order::Paid(40)]
+        );
+        // `decode` promises one event: it says where to look instead.
+        let split = v1::Order::CheckedOut { paid: 1 }.encode().unwrap();
+        let err = v2::Order::decode(&split).unwrap_err();
+        assert!(err.to_string().contains("2 events"), "{err}");
+        assert!(err.to_string().contains("decode_entry_into"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn recovery_applies_each_part_and_ends_at_the_last_sequence() {
+        let store = InMemoryStorage::new();
+        let pid = PersistenceId::new("Order", "1");
+        for (i, e) in history().iter().enumerate() {
+            store
+                .write_event(
+                    &pid,
+                    SequenceId(i as i64 + 1),
+                    e.event_type(),
+                    &e.encode().unwrap(),
+                )
+                .await
+                .unwrap();
+        }
+        let mut order = Order {
+            id: 1,
+            ..Default::default()
+        };
+        recover_event_sourced(&mut order, &store, &store)
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                order.items,
+                order.closed,
+                order.paid,
+                order.applied,
+                order.seq
+            ),
+            (2, true, 40, 3, SequenceId(4))
+        );
+        // The next event goes after the dropped one.
+        order.persist(v2::Order::Placed(1), &store).await.unwrap();
+        assert_eq!(order.seq, SequenceId(5));
+    }
+
+    #[tokio::test]
+    async fn the_read_side_gets_every_part_with_the_old_events_sequence() {
+        let store = InMemoryStorage::new();
+        let pid = PersistenceId::new("Order", "1");
+        let e = v1::Order::CheckedOut { paid: 7 };
+        store
+            .write_event(&pid, SequenceId(1), e.event_type(), &e.encode().unwrap())
+            .await
+            .unwrap();
+        let envelope = store
+            .read_envelopes(&pid, SequenceId(1), 10)
+            .await
+            .unwrap()
+            .pop()
+            .unwrap();
+        let typed = envelope.decode_each::<v2::Order>().unwrap();
+        let parts: Vec<_> = typed.iter().map(|t| (&t.event, t.sequence_id)).collect();
+        assert_eq!(
+            parts,
+            [
+                (&v2::Order::Closed, SequenceId(1)),
+                (&v2::Order::Paid(7), SequenceId(1))
+            ]
+        );
+    }
+}
