@@ -65,6 +65,28 @@ pub struct SnapshotConfig {
 /// When a durable-state actor saves its state automatically.
 ///
 /// The default turns everything off (the state is still saved on graceful stop).
+///
+/// # When a save happens, relative to the reply
+///
+/// Under the runtime, a durable-state actor's state is saved:
+/// - when its handler calls [`Context::save`](crate::runtime::Context::save):
+///   before the handler returns, so before its reply goes out. A handler
+///   whose answer must reflect a durable state saves before answering.
+/// - after the message that makes [`every_n_messages`](SaveConfig::every_n_messages)
+///   messages since the last save: the save runs once the handler returns,
+///   and **the reply to that message waits for it** (a failed save answers
+///   the `ask` with its error). Replies to the messages before it go out
+///   at once and reflect a state not yet stored: a crash loses up to
+///   `every_n_messages - 1` answered messages, which is what the setting
+///   trades for fewer writes.
+/// - at every [`interval`](SaveConfig::interval) tick after a change,
+///   between messages (no reply waits for it);
+/// - on a graceful stop, after the messages already queued.
+///
+/// A save whose encoded state is the one last saved (or recovered) writes
+/// nothing: read-only messages count toward `every_n_messages` but cost no
+/// commit. On the SQLite store, saves of many actors made at the same time
+/// share one commit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SaveConfig {
     /// Save after every N handled messages (None: never by count).

@@ -1,5 +1,5 @@
 //! Without the `json` feature: the names generated JSON code uses, so that
-//! the one error a build reports is [`require`]'s, which names the feature.
+//! the one error a build reports is `require`'s, which names the feature.
 //! Nothing here can run: a type that uses the JSON format does not compile.
 
 use std::collections::BTreeMap;

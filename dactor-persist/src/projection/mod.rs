@@ -11,7 +11,7 @@
 //!   the store's connection, inside the transaction that also saves the
 //!   offset. A crash before the commit loses both; after it, keeps both.
 //! - **Exactly once, in the same PostgreSQL database**
-//!   ([`Projection::run_in_postgres`]): the same, in a PostgreSQL
+//!   (`Projection::run_in_postgres`, feature `postgres`): the same, in a PostgreSQL
 //!   transaction.
 //! - **At least once, anywhere** ([`Projection::run_at_least_once`]): an
 //!   async handler for any sink; the offset is saved every `save_every`
@@ -175,7 +175,7 @@ impl Default for Settings {
 
 /// A projection to run: its name, its source and how it runs. Start it with
 /// [`run_in_sqlite`](Self::run_in_sqlite),
-/// [`run_in_postgres`](Self::run_in_postgres) or
+/// `run_in_postgres` (feature `postgres`) or
 /// [`run_at_least_once`](Self::run_at_least_once); see the
 /// [module docs](self).
 #[derive(Debug, Clone)]

@@ -28,13 +28,30 @@ pub enum ActorStatus {
     Stopped(String),
 }
 
+/// A reply held back until the save that covers it is done: called with
+/// the save's error, if any, which then answers the `ask` instead.
+pub(crate) type HeldReply = Box<dyn FnOnce(Option<&PersistError>) + Send>;
+
+/// What delivering one message left to do.
+pub(crate) enum Delivered {
+    /// The sender is answered (or there was none to answer).
+    Answered,
+    /// The handler panicked, with this message; the sender is answered with
+    /// an error.
+    Panicked(String),
+    /// The reply waits for the caller to release it.
+    Held(HeldReply),
+}
+
 /// One message on its way to an actor, with the channel for its reply.
 #[async_trait]
 pub(crate) trait Envelope<A>: Send {
-    /// Hands the message to its handler and answers the sender. Returns the
-    /// panic message when the handler panicked (the sender is answered with
-    /// an error, never left waiting).
-    async fn deliver(self: Box<Self>, actor: &mut A, ctx: &mut Context<A>) -> Option<String>;
+    /// Hands the message to its handler and answers the sender, or, with
+    /// `hold`, returns the answer for the caller to send once what the
+    /// message changed is saved. The sender is never left waiting: a panic
+    /// or a failed write answers it with an error at once.
+    async fn deliver(self: Box<Self>, actor: &mut A, ctx: &mut Context<A>, hold: bool)
+    -> Delivered;
 }
 
 struct Letter<M: Message> {
@@ -48,7 +65,12 @@ where
     A: Handler<M>,
     M: Message,
 {
-    async fn deliver(self: Box<Self>, actor: &mut A, ctx: &mut Context<A>) -> Option<String> {
+    async fn deliver(
+        self: Box<Self>,
+        actor: &mut A,
+        ctx: &mut Context<A>,
+        hold: bool,
+    ) -> Delivered {
         let Letter { msg, reply } = *self;
         let answer = match CatchUnwind(actor.handle(msg, ctx)).await {
             Ok(answer) => answer,
@@ -57,18 +79,27 @@ where
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(ctx.panicked_error(&detail)));
                 }
-                return Some(detail);
+                return Delivered::Panicked(detail);
             }
         };
-        if let Some(reply) = reply {
-            // A write that stopped the actor answers the ask with its error.
-            let answer = match ctx.failure() {
-                Some(err) => Err(err.clone()),
-                None => Ok(answer),
-            };
-            let _ = reply.send(answer);
+        let Some(reply) = reply else {
+            return Delivered::Answered;
+        };
+        // A write that stopped the actor answers the ask with its error.
+        if let Some(err) = ctx.failure() {
+            let _ = reply.send(Err(err.clone()));
+            return Delivered::Answered;
         }
-        None
+        if hold {
+            return Delivered::Held(Box::new(move |save_failed: Option<&PersistError>| {
+                let _ = reply.send(match save_failed {
+                    Some(err) => Err(err.clone()),
+                    None => Ok(answer),
+                });
+            }));
+        }
+        let _ = reply.send(Ok(answer));
+        Delivered::Answered
     }
 }
 

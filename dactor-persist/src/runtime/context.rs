@@ -85,6 +85,9 @@ pub(crate) struct SaveSchedule {
     pub(crate) config: Option<SaveConfig>,
     /// Messages handled since the last successful save.
     pub(crate) messages_since: u64,
+    /// The bytes last saved (or recovered): a save of the same bytes writes
+    /// nothing.
+    pub(crate) last_saved: Option<Vec<u8>>,
 }
 
 impl<A> Context<A> {
@@ -553,6 +556,11 @@ impl<A: DurableState> Context<A> {
             Ok(p) => p,
             Err(err) => return Err(self.encoding_failed(err)),
         };
+        if self.saves.last_saved.as_deref() == Some(&payload[..]) {
+            // Nothing changed since the stored state: nothing to write.
+            self.saves.messages_since = 0;
+            return Ok(());
+        }
         let pid = self.pid.clone();
         let span = tracing::debug_span!("save", persistence_id = %pid, bytes = payload.len());
         let mut attempts = self.attempts();
@@ -569,6 +577,7 @@ impl<A: DurableState> Context<A> {
         .instrument(span)
         .await?;
         self.saves.messages_since = 0;
+        self.saves.last_saved = Some(payload);
         tracing::debug!(persistence_id = %self.pid, "state saved");
         Ok(())
     }

@@ -8,9 +8,11 @@ use tokio::time::{Interval, MissedTickBehavior};
 use tracing::Instrument as _;
 
 use super::Context;
-use super::actor_ref::{ActorStatus, Mail};
+use super::actor_ref::{ActorStatus, Delivered, HeldReply, Mail};
 use super::context::StopRequest;
-use crate::{Backoff, DurableState, EventSourced, recover_durable_state, recover_event_sourced};
+use crate::{
+    Backoff, DurableState, EventSourced, PersistError, recover_durable_state, recover_event_sourced,
+};
 
 /// Makes a fresh actor for a restart.
 pub(crate) type Factory<A> = Arc<dyn Fn() -> A + Send + Sync>;
@@ -52,33 +54,37 @@ impl<A: Send + 'static> Hosted<A> {
     }
 
     /// Delivers one mail and applies what the handler's context asks for.
-    async fn handle(&mut self, mail: Mail<A>) -> Next {
+    /// With `hold`, a letter's reply comes back for the caller to send.
+    async fn handle(&mut self, mail: Mail<A>, hold: bool) -> (Next, Option<HeldReply>) {
         match mail {
             Mail::Letter(letter) => {
-                let panicked = letter.deliver(&mut self.actor, &mut self.ctx).await;
+                let delivered = letter.deliver(&mut self.actor, &mut self.ctx, hold).await;
                 self.ctx.clear_metadata();
-                if let Some(detail) = panicked {
-                    return Next::Panicked(detail);
-                }
-                match self.ctx.stop.take() {
+                let held = match delivered {
+                    Delivered::Panicked(detail) => return (Next::Panicked(detail), None),
+                    Delivered::Answered => None,
+                    Delivered::Held(reply) => Some(reply),
+                };
+                let next = match self.ctx.stop.take() {
                     None => Next::Continue,
                     Some(StopRequest::Graceful) => {
                         self.begin_stop();
                         Next::Continue
                     }
                     Some(StopRequest::Failed(err)) => Next::Fail(format!("a write failed: {err}")),
-                }
+                };
+                (next, held)
             }
             Mail::Inspect(look) => {
                 // A panic in the look drops its answer: the caller hears of
                 // it, and the actor carries on.
                 let actor = &self.actor;
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| look(actor)));
-                Next::Continue
+                (Next::Continue, None)
             }
             Mail::Stop => {
                 self.begin_stop();
-                Next::Continue
+                (Next::Continue, None)
             }
         }
     }
@@ -151,7 +157,9 @@ pub(crate) async fn run_event_sourced<A: EventSourced>(mut h: Hosted<A>) -> Stri
                     }
                 };
                 let Some(mail) = mail else { break 'incarnation };
-                match h.handle(mail).await {
+                // Events are durable before their handler returns: no reply
+                // is held.
+                match h.handle(mail, false).await.0 {
                     Next::Continue => {}
                     Next::Fail(reason) => return h.refuse_all(reason).await,
                     Next::Panicked(detail) => match h.fresh_actor(&detail).await {
@@ -181,6 +189,9 @@ pub(crate) async fn run_durable_state<A: DurableState>(mut h: Hosted<A>) -> Stri
             }
             h.ctx.configure(&h.actor);
             h.ctx.saves.config = h.actor.save_config();
+            // What recovery left is what is stored (or the initial state):
+            // saving it unchanged would write nothing new.
+            h.ctx.saves.last_saved = h.actor.serialize_state().ok();
             let every = h.ctx.saves.config.as_ref().and_then(|c| c.every_n_messages);
             let mut timer = ticker(h.ctx.saves.config.as_ref().and_then(|c| c.interval));
             h.status.send_replace(ActorStatus::Running);
@@ -189,7 +200,7 @@ pub(crate) async fn run_durable_state<A: DurableState>(mut h: Hosted<A>) -> Stri
                     mail = h.rx.recv() => mail,
                     () = tick(&mut timer) => {
                         if h.ctx.saves.messages_since > 0
-                            && let Some(reason) = auto_save(&mut h).await
+                            && let (_, Some(reason)) = auto_save(&mut h).await
                         {
                             return h.refuse_all(reason).await;
                         }
@@ -203,7 +214,10 @@ pub(crate) async fn run_durable_state<A: DurableState>(mut h: Hosted<A>) -> Stri
                     // handler leaves nothing unsaved.
                     h.ctx.saves.messages_since += 1;
                 }
-                match h.handle(mail).await {
+                // The reply waits for the save the message's count makes due,
+                // so that it never reflects a state a crash could lose.
+                let (next, held) = h.handle(mail, is_letter).await;
+                match next {
                     Next::Continue => {}
                     Next::Fail(reason) => return h.refuse_all(reason).await,
                     Next::Panicked(detail) => match h.fresh_actor(&detail).await {
@@ -212,10 +226,17 @@ pub(crate) async fn run_durable_state<A: DurableState>(mut h: Hosted<A>) -> Stri
                         Err(reason) => return h.refuse_all(reason).await,
                     },
                 }
-                if is_letter
-                    && every.is_some_and(|n| h.ctx.saves.messages_since >= n.max(1))
-                    && let Some(reason) = auto_save(&mut h).await
-                {
+                let due =
+                    is_letter && every.is_some_and(|n| h.ctx.saves.messages_since >= n.max(1));
+                let (failed, stop) = if due {
+                    auto_save(&mut h).await
+                } else {
+                    (None, None)
+                };
+                if let Some(reply) = held {
+                    reply(failed.as_ref());
+                }
+                if let Some(reason) = stop {
                     return h.refuse_all(reason).await;
                 }
             }
@@ -233,16 +254,20 @@ pub(crate) async fn run_durable_state<A: DurableState>(mut h: Hosted<A>) -> Stri
     .await
 }
 
-/// A save the runtime decided on; `Some(reason)` when it must stop the actor.
-async fn auto_save<A: DurableState>(h: &mut Hosted<A>) -> Option<String> {
+/// A save the runtime decided on: the save's error, if it failed, and the
+/// reason to stop the actor, when it must.
+async fn auto_save<A: DurableState>(h: &mut Hosted<A>) -> (Option<PersistError>, Option<String>) {
     match h.ctx.save(&mut h.actor).await {
-        Ok(()) => None,
+        Ok(()) => (None, None),
         Err(e) => match h.ctx.stop.take() {
-            Some(StopRequest::Failed(err)) => Some(format!("a save failed: {err}")),
+            Some(StopRequest::Failed(err)) => {
+                let reason = format!("a save failed: {err}");
+                (Some(e), Some(reason))
+            }
             other => {
                 h.ctx.stop = other;
                 tracing::warn!(error = %e, "automatic save failed; will try again");
-                None
+                (Some(e), None)
             }
         },
     }

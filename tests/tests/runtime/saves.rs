@@ -128,3 +128,83 @@ async fn a_failed_automatic_save_with_stop_stops_the_actor() {
     let reason = s.stopped().await;
     assert!(reason.contains("a save failed"), "{reason}");
 }
+
+/// Issue 13: the reply to the message that completes `every_n_messages` goes
+/// out once the save it made due is durable, never before.
+#[tokio::test]
+async fn the_reply_that_completes_the_count_waits_for_its_save() {
+    let (store, runtime) = failing_runtime();
+    let config = SaveConfig {
+        every_n_messages: Some(3),
+        interval: None,
+    };
+    let s = runtime
+        .spawn_durable_state(settings("r", Some(config)))
+        .await
+        .unwrap();
+    s.ask(Set("a", "1")).await.unwrap();
+    s.ask(Set("b", "2")).await.unwrap();
+    // A slow save: a reply sent before it would arrive first.
+    store
+        .only(&[Op::SaveState])
+        .delay(Some(Duration::from_millis(150)));
+    s.ask(Set("c", "3")).await.unwrap();
+    // The answer came: what it reflects is already stored (a crash now
+    // would recover all three).
+    assert_eq!(stored(store.inner(), "r").await, 3);
+}
+
+#[tokio::test]
+async fn a_failed_save_answers_the_reply_it_held_with_the_error() {
+    let (store, runtime) = failing_runtime();
+    let mut actor = settings(
+        "x",
+        Some(SaveConfig {
+            every_n_messages: Some(1),
+            interval: None,
+        }),
+    );
+    actor.policy = PersistFailurePolicy::ReturnError;
+    let s = runtime.spawn_durable_state(actor).await.unwrap();
+    store.only(&[Op::SaveState]).fail_next(1);
+    let err = s.ask(Set("a", "1")).await.unwrap_err();
+    assert!(matches!(err, PersistError::StorageUnavailable(_)), "{err}");
+    // The actor carries on; the next message's save stores both changes.
+    s.ask(Set("b", "2")).await.unwrap();
+    assert_eq!(stored(store.inner(), "x").await, 2);
+}
+
+/// Issue 13: read-only messages count toward `every_n_messages`, but a
+/// state that did not change is not written again.
+#[tokio::test]
+async fn an_unchanged_state_is_not_saved() {
+    let (store, runtime) = failing_runtime();
+    let config = SaveConfig {
+        every_n_messages: Some(1),
+        interval: None,
+    };
+    let s = runtime
+        .spawn_durable_state(settings("u", Some(config.clone())))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        s.ask(Entries).await.unwrap();
+    }
+    assert_eq!(store.calls(Op::SaveState), 0, "five reads, no commit");
+    s.ask(Set("a", "1")).await.unwrap();
+    assert_eq!(store.calls(Op::SaveState), 1);
+    s.ask(Entries).await.unwrap();
+    s.ask(Entries).await.unwrap();
+    s.stop().await;
+    assert_eq!(store.calls(Op::SaveState), 1, "nothing changed after it");
+
+    // Recovered, an untouched actor does not rewrite what it read.
+    let again = runtime
+        .spawn_durable_state(settings("u", Some(config)))
+        .await
+        .unwrap();
+    again.ask(Entries).await.unwrap();
+    again.stop().await;
+    assert_eq!(store.calls(Op::SaveState), 1);
+    assert_eq!(stored(store.inner(), "u").await, 1);
+}
