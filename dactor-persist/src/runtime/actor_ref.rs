@@ -10,7 +10,8 @@ use std::task::{Context as TaskContext, Poll};
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{Context, Handler, Message};
+use super::dead_letter::{self, DeadLetter, DeadLetterHook, DeadLetterReason};
+use super::{Context, Handler, Message, MessageReply};
 use crate::{PersistError, PersistenceId};
 
 /// Where a hosted actor is in its life.
@@ -52,6 +53,12 @@ pub(crate) trait Envelope<A>: Send {
     /// or a failed write answers it with an error at once.
     async fn deliver(self: Box<Self>, actor: &mut A, ctx: &mut Context<A>, hold: bool)
     -> Delivered;
+
+    /// The message's type, for dead letters.
+    fn message_type(&self) -> &'static str;
+
+    /// True for a `tell`: nobody waits for the answer.
+    fn is_told(&self) -> bool;
 }
 
 struct Letter<M: Message> {
@@ -72,6 +79,7 @@ where
         hold: bool,
     ) -> Delivered {
         let Letter { msg, reply } = *self;
+        let told = reply.is_none();
         let answer = match CatchUnwind(actor.handle(msg, ctx)).await {
             Ok(answer) => answer,
             Err(payload) => {
@@ -83,6 +91,16 @@ where
             }
         };
         let Some(reply) = reply else {
+            if told && let Some(why) = answer.failure() {
+                dead_letter::report(
+                    ctx.dead_letters.as_ref(),
+                    DeadLetter {
+                        persistence_id: ctx.persistence_id().clone(),
+                        message_type: std::any::type_name::<M>(),
+                        reason: DeadLetterReason::Failed(why),
+                    },
+                );
+            }
             return Delivered::Answered;
         };
         // A write that stopped the actor answers the ask with its error.
@@ -100,6 +118,14 @@ where
         }
         let _ = reply.send(Ok(answer));
         Delivered::Answered
+    }
+
+    fn message_type(&self) -> &'static str {
+        std::any::type_name::<M>()
+    }
+
+    fn is_told(&self) -> bool {
+        self.reply.is_none()
     }
 }
 
@@ -144,6 +170,7 @@ pub(crate) enum Mail<A> {
 pub(crate) struct Shared {
     pub(crate) pid: PersistenceId,
     pub(crate) status: watch::Receiver<ActorStatus>,
+    pub(crate) dead_letters: Option<DeadLetterHook>,
 }
 
 /// A cloneable handle to a hosted actor.
@@ -197,7 +224,11 @@ impl<A: Send + 'static> ActorRef<A> {
         let letter = Box::new(Letter { msg, reply: None });
         match self.tx.send(Mail::Letter(letter)).await {
             Ok(()) => Ok(()),
-            Err(_) => Err(self.stopped_error().await),
+            Err(_) => {
+                let err = self.stopped_error().await;
+                self.not_delivered::<M>(&err);
+                Err(err)
+            }
         }
     }
 
@@ -218,8 +249,28 @@ impl<A: Send + 'static> ActorRef<A> {
             Err(mpsc::error::TrySendError::Full(_)) => {
                 Err(PersistError::MailboxFull(self.shared.pid.clone()))
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(self.stopped_now()),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                let err = self.stopped_now();
+                self.not_delivered::<M>(&err);
+                Err(err)
+            }
         }
+    }
+
+    /// Reports a told message a stopped actor will never handle.
+    fn not_delivered<M>(&self, err: &PersistError) {
+        let why = match err {
+            PersistError::ActorStopped { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        };
+        dead_letter::report(
+            self.shared.dead_letters.as_ref(),
+            DeadLetter {
+                persistence_id: self.shared.pid.clone(),
+                message_type: std::any::type_name::<M>(),
+                reason: DeadLetterReason::NotDelivered(why),
+            },
+        );
     }
 
     /// Sends a message and waits for the handler's reply.

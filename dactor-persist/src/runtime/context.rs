@@ -57,6 +57,8 @@ pub struct Context<A> {
     /// Stored with every event persisted while the current message is
     /// handled.
     metadata: Option<Metadata>,
+    /// The runtime's dead-letter hook.
+    pub(crate) dead_letters: Option<super::dead_letter::DeadLetterHook>,
     _actor: PhantomData<fn() -> A>,
 }
 
@@ -101,6 +103,7 @@ impl<A> Context<A> {
             saves: SaveSchedule::default(),
             supervised: false,
             metadata: None,
+            dead_letters: None,
             _actor: PhantomData,
         }
     }

@@ -53,6 +53,7 @@
 
 mod actor_ref;
 mod context;
+mod dead_letter;
 mod message;
 mod task;
 
@@ -64,7 +65,8 @@ use tokio::sync::{mpsc, watch};
 
 pub use actor_ref::{ActorRef, ActorStatus};
 pub use context::Context;
-pub use message::{Handler, Message};
+pub use dead_letter::{DeadLetter, DeadLetterReason};
+pub use message::{Handler, Message, MessageReply};
 
 use crate::{Backoff, DurableState, EventSourced, PersistError, PersistenceId, StorageProvider};
 use actor_ref::{Mail, Shared, panic_message};
@@ -100,6 +102,7 @@ pub const DEFAULT_MAILBOX_CAPACITY: usize = 1024;
 pub struct RuntimeBuilder {
     provider: Option<Arc<dyn StorageProvider>>,
     mailbox_capacity: Option<usize>,
+    dead_letters: Option<dead_letter::DeadLetterHook>,
 }
 
 impl RuntimeBuilder {
@@ -125,11 +128,23 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Receives every [`DeadLetter`]: a told message whose handler answered
+    /// a failure, or that a stopped actor never handled. They are logged
+    /// either way; the hook is where an application counts, alerts or
+    /// retries them. It runs on the actor's task (or the sender's, for a
+    /// message refused at once): keep it short, hand work to a channel.
+    #[must_use]
+    pub fn dead_letters(mut self, hook: impl Fn(DeadLetter) + Send + Sync + 'static) -> Self {
+        self.dead_letters = Some(Arc::new(hook));
+        self
+    }
+
     /// The runtime.
     pub fn build(self) -> Runtime {
         Runtime {
             inner: Arc::new(Inner {
                 provider: self.provider,
+                dead_letters: self.dead_letters,
                 mailbox_capacity: self.mailbox_capacity.unwrap_or(DEFAULT_MAILBOX_CAPACITY),
                 registry: Mutex::new(Registry::default()),
             }),
@@ -145,6 +160,7 @@ pub struct Runtime {
 
 struct Inner {
     provider: Option<Arc<dyn StorageProvider>>,
+    dead_letters: Option<dead_letter::DeadLetterHook>,
     mailbox_capacity: usize,
     registry: Mutex<Registry>,
 }
@@ -368,6 +384,7 @@ impl Runtime {
         };
         let status_tx = Arc::new(status_tx);
         let mut ctx = Context::new(pid.clone(), stores);
+        ctx.dead_letters = self.inner.dead_letters.clone();
         ctx.supervised = restart.as_ref().is_some_and(|(_, s)| s.max_restarts > 0);
         let restart = restart.map(|(factory, s)| {
             // `max_restarts` restarts: that many delays, so one try more.
@@ -415,6 +432,7 @@ impl Runtime {
             shared: Arc::new(Shared {
                 pid,
                 status: status_rx,
+                dead_letters: self.inner.dead_letters.clone(),
             }),
         })
     }

@@ -10,6 +10,7 @@ use tracing::Instrument as _;
 use super::Context;
 use super::actor_ref::{ActorStatus, Delivered, HeldReply, Mail};
 use super::context::StopRequest;
+use super::dead_letter::{self, DeadLetter, DeadLetterReason};
 use crate::{
     Backoff, DurableState, EventSourced, PersistError, recover_durable_state, recover_event_sourced,
 };
@@ -43,7 +44,22 @@ impl<A: Send + 'static> Hosted<A> {
     async fn refuse_all(mut self, reason: String) -> String {
         self.status.send_replace(ActorStatus::Stopping);
         self.rx.close();
-        while self.rx.recv().await.is_some() {}
+        while let Some(mail) = self.rx.recv().await {
+            // An `ask` hears of it through its dropped reply; a `tell` is a
+            // dead letter.
+            if let Mail::Letter(letter) = mail
+                && letter.is_told()
+            {
+                dead_letter::report(
+                    self.ctx.dead_letters.as_ref(),
+                    DeadLetter {
+                        persistence_id: self.ctx.persistence_id().clone(),
+                        message_type: letter.message_type(),
+                        reason: DeadLetterReason::NotDelivered(reason.clone()),
+                    },
+                );
+            }
+        }
         reason
     }
 

@@ -3,6 +3,7 @@
 
 mod actors;
 
+mod dead_letters;
 mod handles;
 mod lifecycle;
 mod observability;

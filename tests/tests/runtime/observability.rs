@@ -16,13 +16,13 @@ use super::actors::*;
 /// One event as seen by the subscriber: its message, its own fields, and the
 /// fields of every span it happened in.
 #[derive(Debug, Clone, Default)]
-struct Seen {
-    message: String,
+pub(super) struct Seen {
+    pub(super) message: String,
     fields: Vec<(String, String)>,
 }
 
 impl Seen {
-    fn field(&self, name: &str) -> Option<&str> {
+    pub(super) fn field(&self, name: &str) -> Option<&str> {
         self.fields
             .iter()
             .find(|(k, _)| k == name)
@@ -44,7 +44,7 @@ impl Visit for Fields {
 
 /// Records every event with the fields of its spans.
 #[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<Seen>>>);
+pub(super) struct Recorder(pub(super) Arc<Mutex<Vec<Seen>>>);
 
 impl<S> Layer<S> for Recorder
 where
@@ -85,7 +85,7 @@ where
     }
 }
 
-fn record() -> (Recorder, DefaultGuard) {
+pub(super) fn record() -> (Recorder, DefaultGuard) {
     let recorder = Recorder::default();
     let subscriber = tracing_subscriber::registry().with(recorder.clone());
     (
@@ -94,7 +94,7 @@ fn record() -> (Recorder, DefaultGuard) {
     )
 }
 
-fn find<'a>(seen: &'a [Seen], message: &str, id: &str) -> Option<&'a Seen> {
+pub(super) fn find<'a>(seen: &'a [Seen], message: &str, id: &str) -> Option<&'a Seen> {
     seen.iter()
         .find(|s| s.message.contains(message) && s.field("persistence_id") == Some(id))
 }
