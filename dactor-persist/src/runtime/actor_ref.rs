@@ -300,6 +300,59 @@ impl<A: Send + 'static> ActorRef<A> {
         }
     }
 
+    /// The mail of a `tell`.
+    pub(crate) fn told<M>(msg: M) -> Mail<A>
+    where
+        A: Handler<M>,
+        M: Message,
+    {
+        Mail::Letter(Box::new(Letter { msg, reply: None }))
+    }
+
+    /// The mail of an `ask`, and where its answer arrives.
+    pub(crate) fn asked<M>(msg: M) -> (Mail<A>, oneshot::Receiver<Result<M::Reply, PersistError>>)
+    where
+        A: Handler<M>,
+        M: Message,
+    {
+        let (reply, answer) = oneshot::channel();
+        let letter = Box::new(Letter {
+            msg,
+            reply: Some(reply),
+        });
+        (Mail::Letter(letter), answer)
+    }
+
+    /// Puts `mail` in the mailbox (waiting for room), or hands it back when
+    /// the mailbox is closed (the actor is stopping or stopped).
+    pub(crate) async fn send_mail(&self, mail: Mail<A>) -> Result<(), Mail<A>> {
+        self.tx.send(mail).await.map_err(|e| e.0)
+    }
+
+    /// The answer to an `ask` sent with [`send_mail`](Self::send_mail).
+    pub(crate) async fn answer<R>(
+        &self,
+        answer: oneshot::Receiver<Result<R, PersistError>>,
+    ) -> Result<R, PersistError> {
+        match answer.await {
+            Ok(answer) => answer,
+            Err(_) => Err(self.stopped_error().await),
+        }
+    }
+
+    /// Asks the actor to stop gracefully, without waiting.
+    pub(crate) fn request_stop(&self) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(Mail::Stop).await;
+        });
+    }
+
+    /// True when both handles reach the same incarnation.
+    pub(crate) fn same_actor(&self, other: &ActorRef<A>) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
     /// Runs `f` on the actor's state between two messages and returns what
     /// it answers. Not a message: it counts toward no save.
     ///

@@ -54,6 +54,7 @@
 mod actor_ref;
 mod context;
 mod dead_letter;
+mod entities;
 mod message;
 mod task;
 
@@ -66,6 +67,7 @@ use tokio::sync::{mpsc, watch};
 pub use actor_ref::{ActorRef, ActorStatus};
 pub use context::Context;
 pub use dead_letter::{DeadLetter, DeadLetterReason};
+pub use entities::{Entities, EntityConfig, EntityStats};
 pub use message::{Handler, Message, MessageReply};
 
 use crate::{Backoff, DurableState, EventSourced, PersistError, PersistenceId, StorageProvider};
@@ -228,6 +230,15 @@ impl Runtime {
         &self,
         actor: A,
     ) -> Result<ActorRef<A>, PersistError> {
+        self.spawn_event_sourced_now(actor)
+    }
+
+    /// [`spawn_event_sourced`](Runtime::spawn_event_sourced), without
+    /// awaiting (it never waits).
+    pub(crate) fn spawn_event_sourced_now<A: EventSourced>(
+        &self,
+        actor: A,
+    ) -> Result<ActorRef<A>, PersistError> {
         let pid = actor.persistence_id();
         let stores = self.event_stores(&pid)?;
         self.start(actor, pid, stores, None, task::run_event_sourced::<A>)
@@ -271,6 +282,15 @@ impl Runtime {
     /// As [`spawn_event_sourced`](Runtime::spawn_event_sourced), with the
     /// provider's state store.
     pub async fn spawn_durable_state<A: DurableState>(
+        &self,
+        actor: A,
+    ) -> Result<ActorRef<A>, PersistError> {
+        self.spawn_durable_state_now(actor)
+    }
+
+    /// [`spawn_durable_state`](Runtime::spawn_durable_state), without
+    /// awaiting (it never waits).
+    pub(crate) fn spawn_durable_state_now<A: DurableState>(
         &self,
         actor: A,
     ) -> Result<ActorRef<A>, PersistError> {

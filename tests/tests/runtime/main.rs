@@ -4,6 +4,7 @@
 mod actors;
 
 mod dead_letters;
+mod entities;
 mod handles;
 mod lifecycle;
 mod observability;
