@@ -40,14 +40,23 @@ pub struct Account {
     /// The sequence of the last event applied.
     #[persist(sequence)]
     pub seq: SequenceId,
+    /// Events applied by this incarnation (recovery's replay included; the
+    /// events a snapshot covered are not): not stored.
+    #[persist(skip)]
+    pub applied: u64,
 }
 
 impl Account {
     fn on_event(&mut self, event: &AccountEvent) {
+        self.applied += 1;
         match event {
             AccountEvent::Opened { owner } => self.owner = owner.clone(),
-            AccountEvent::Deposited { amount } => self.balance += amount,
-            AccountEvent::Withdrawn { amount } => self.balance -= amount,
+            AccountEvent::Deposited { amount } => {
+                self.balance = self.balance.saturating_add(*amount)
+            }
+            AccountEvent::Withdrawn { amount } => {
+                self.balance = self.balance.saturating_sub(*amount)
+            }
         }
     }
 }
@@ -61,6 +70,9 @@ pub struct Deposit(pub u64);
 pub struct Withdraw(pub u64);
 /// Answers the owner, the balance and the last event's sequence.
 pub struct Balance;
+/// Answers how this incarnation recovered: the last sequence, and how many
+/// events it has applied (before any command: the events replayed).
+pub struct Recovered;
 
 /// The new balance, or why the command was refused.
 pub type Reply = Result<u64, String>;
@@ -75,6 +87,16 @@ impl Message for Withdraw {
 }
 impl Message for Balance {
     type Reply = (String, u64, SequenceId);
+}
+impl Message for Recovered {
+    type Reply = (SequenceId, u64);
+}
+
+#[async_trait]
+impl Handler<Recovered> for Account {
+    async fn handle(&mut self, _: Recovered, _ctx: &mut Context<Self>) -> (SequenceId, u64) {
+        (self.seq, self.applied)
+    }
 }
 
 #[async_trait]

@@ -2,4 +2,5 @@
 //! and their behaviour tests (`tests/`, on the test kit).
 
 pub mod account;
+pub mod bank_settings;
 pub mod settings;

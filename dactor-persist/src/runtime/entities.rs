@@ -1,38 +1,6 @@
 //! Entities by id: the runtime finds the actor for an id, spawning and
 //! recovering it on first use, and passivates idle or least recently used
 //! ones, bringing them back on their next message.
-//!
-//! ```
-//! use std::time::Duration;
-//! use dactor_persist::prelude::*;
-//! use dactor_persist::runtime::{Context, EntityConfig, Handler, Message, Runtime};
-//!
-//! #[derive(Default, DurableState)]
-//! #[persist(entity = "Visits")]
-//! struct Visits { #[persist(id)] page: String, count: u64 }
-//!
-//! struct Visit;
-//! impl Message for Visit { type Reply = u64; }
-//! #[async_trait]
-//! impl Handler<Visit> for Visits {
-//!     async fn handle(&mut self, _: Visit, _: &mut Context<Self>) -> u64 { self.count += 1; self.count }
-//! }
-//!
-//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! let runtime = Runtime::builder().storage(InMemoryStorageProvider::new()).build();
-//! let pages = runtime.durable_state_entities(
-//!     EntityConfig::new(|id: &str| Visits { page: id.to_owned(), ..Default::default() })
-//!         .max_live(2)
-//!         .idle_timeout(Duration::from_secs(600)),
-//! );
-//! for page in ["a", "b", "c", "a"] {
-//!     pages.ask(page, Visit).await?;
-//! }
-//! // At most 2 live: "a" was passivated for "c", then brought back.
-//! assert_eq!(pages.ask("a", Visit).await?, 3);
-//! assert!(pages.live() <= 2);
-//! # Ok::<(), PersistError>(()) }).unwrap();
-//! ```
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
@@ -92,8 +60,41 @@ pub struct EntityStats {
     pub passivated: u64,
 }
 
-/// The entities of one type, by id: see the [module docs](self). Cheap to
-/// clone; clones share the entities.
+/// The entities of one type, by id, made by
+/// [`Runtime::event_sourced_entities`] or [`Runtime::durable_state_entities`].
+/// Cheap to clone; clones share the entities.
+///
+/// ```
+/// use std::time::Duration;
+/// use dactor_persist::prelude::*;
+/// use dactor_persist::runtime::{Context, EntityConfig, Handler, Message, Runtime};
+///
+/// #[derive(Default, DurableState)]
+/// #[persist(entity = "Visits")]
+/// struct Visits { #[persist(id)] page: String, count: u64 }
+///
+/// struct Visit;
+/// impl Message for Visit { type Reply = u64; }
+/// #[async_trait]
+/// impl Handler<Visit> for Visits {
+///     async fn handle(&mut self, _: Visit, _: &mut Context<Self>) -> u64 { self.count += 1; self.count }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let runtime = Runtime::builder().storage(InMemoryStorageProvider::new()).build();
+/// let pages = runtime.durable_state_entities(
+///     EntityConfig::new(|id: &str| Visits { page: id.to_owned(), ..Default::default() })
+///         .max_live(2)
+///         .idle_timeout(Duration::from_secs(600)),
+/// );
+/// for page in ["a", "b", "c", "a"] {
+///     pages.ask(page, Visit).await?;
+/// }
+/// // At most 2 live: "a" was passivated for "c", then brought back.
+/// assert_eq!(pages.ask("a", Visit).await?, 3);
+/// assert!(pages.live() <= 2);
+/// # Ok::<(), PersistError>(()) }).unwrap();
+/// ```
 ///
 /// **Passivation** stops an entity gracefully: the messages already in its
 /// mailbox are handled, a durable-state entity saves (as on every graceful
