@@ -340,12 +340,20 @@ impl<A: Send + 'static> ActorRef<A> {
         }
     }
 
-    /// Asks the actor to stop gracefully, without waiting.
+    /// Asks the actor to stop gracefully, without waiting (outside tokio,
+    /// only if its mailbox has room now).
     pub(crate) fn request_stop(&self) {
         let tx = self.tx.clone();
-        tokio::spawn(async move {
-            let _ = tx.send(Mail::Stop).await;
-        });
+        match tokio::runtime::Handle::try_current() {
+            Ok(tokio) => {
+                tokio.spawn(async move {
+                    let _ = tx.send(Mail::Stop).await;
+                });
+            }
+            Err(_) => {
+                let _ = tx.try_send(Mail::Stop);
+            }
+        }
     }
 
     /// True when both handles reach the same incarnation.

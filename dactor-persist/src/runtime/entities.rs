@@ -337,7 +337,12 @@ impl<A: PersistentActor + Send + 'static> Entities<A> {
         actor.request_stop();
         live.stopping.insert(id.clone(), actor.clone());
         let weak: Weak<Inner<A>> = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
+        // Outside tokio the entry stays until a `get` for the id sees the
+        // incarnation stopped.
+        let Ok(tokio) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        tokio.spawn(async move {
             actor.stopped().await;
             if let Some(inner) = weak.upgrade() {
                 let mut live = inner.lock();
@@ -353,10 +358,13 @@ impl<A: PersistentActor + Send + 'static> Entities<A> {
         let Some(timeout) = self.inner.config.idle_timeout else {
             return;
         };
+        let Ok(tokio) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         self.inner.sweeper.get_or_init(|| {
             let weak = Arc::downgrade(&self.inner);
             let period = (timeout / 2).clamp(Duration::from_millis(1), Duration::from_secs(1));
-            tokio::spawn(async move {
+            tokio.spawn(async move {
                 let mut tick = tokio::time::interval(period);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {

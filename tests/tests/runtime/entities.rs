@@ -161,3 +161,20 @@ async fn concurrent_senders_lose_nothing_while_their_entities_churn() {
         assert_eq!(logs.ask(id, Seen).await.unwrap(), expected, "{id}");
     }
 }
+
+/// Passivation asked from outside tokio (a plain thread) does not panic,
+/// and the entity comes back on its next message.
+#[test]
+fn passivating_from_outside_tokio_is_safe() {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rt = tokio.block_on(async { runtime() });
+    let logs = rt.durable_state_entities(EntityConfig::new(log));
+    tokio.block_on(logs.tell("a", Note(1))).unwrap();
+    logs.passivate("a");
+    assert_eq!(logs.live(), 0);
+    assert_eq!(tokio.block_on(logs.ask("a", Seen)).unwrap(), [1]);
+}
