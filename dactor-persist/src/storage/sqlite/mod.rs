@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -239,6 +239,7 @@ impl SqliteStorageBuilder {
             change_poll: self.change_poll,
             poll_interval: self.poll_interval,
             inline_reads: self.inline_reads,
+            in_flight: AtomicUsize::new(0),
             watcher: std::sync::Once::new(),
         })
     }
@@ -327,6 +328,36 @@ pub struct SqliteStorage {
     inline_reads: bool,
     /// Starts the watcher of other processes' commits, once.
     watcher: std::sync::Once,
+    /// Writes submitted and not yet acknowledged.
+    in_flight: AtomicUsize,
+}
+
+/// How long a lone `Relaxed` write waits for its acknowledgement on the
+/// calling worker before it parks (see `SqliteStorage::submit`).
+const LONE_WRITE_SPIN: Duration = Duration::from_micros(150);
+
+/// Counts a write in flight for as long as it lives (a cancelled caller
+/// included).
+struct InFlight<'a> {
+    count: &'a AtomicUsize,
+    /// No other write was in flight when this one was submitted.
+    alone: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        let before = count.fetch_add(1, Ordering::AcqRel);
+        InFlight {
+            count,
+            alone: before == 0,
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl SqliteStorage {
@@ -454,10 +485,27 @@ impl SqliteStorage {
         if self.closed.load(Ordering::Relaxed) {
             return Err(self.closed_error());
         }
-        let (ack, outcome) = oneshot::channel();
+        let in_flight = InFlight::enter(&self.in_flight);
+        let (ack, mut outcome) = oneshot::channel();
         self.writer
             .send(Message::Write(Request { op, ack }))
             .map_err(|_| self.closed_error())?;
+        // A lone write under `Relaxed` commits without a flush in tens of
+        // microseconds: waiting for it here costs less than parking this
+        // worker and having the writer thread wake it (the two hand-offs
+        // that made a sequential `Relaxed` writer 0.4x of raw SQLite).
+        // With other writes in flight, or a flush to wait for, the task
+        // parks as usual, so group commit and other tasks are unaffected.
+        if in_flight.alone && self.durability == Durability::Relaxed {
+            let deadline = std::time::Instant::now() + LONE_WRITE_SPIN;
+            while std::time::Instant::now() < deadline {
+                match outcome.try_recv() {
+                    Ok(result) => return result,
+                    Err(oneshot::error::TryRecvError::Empty) => std::hint::spin_loop(),
+                    Err(oneshot::error::TryRecvError::Closed) => break,
+                }
+            }
+        }
         outcome.await.map_err(|_| {
             PersistError::StorageUnavailable(format!(
                 "the SQLite store {} closed before the write was committed; it was not stored",
