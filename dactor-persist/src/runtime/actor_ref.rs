@@ -84,8 +84,20 @@ where
             Ok(answer) => answer,
             Err(payload) => {
                 let detail = panic_message(payload);
-                if let Some(reply) = reply {
-                    let _ = reply.send(Err(ctx.panicked_error(&detail)));
+                match reply {
+                    Some(reply) => {
+                        let _ = reply.send(Err(ctx.panicked_error(&detail)));
+                    }
+                    None => dead_letter::report(
+                        ctx.dead_letters.as_ref(),
+                        DeadLetter {
+                            persistence_id: ctx.persistence_id().clone(),
+                            message_type: std::any::type_name::<M>(),
+                            reason: DeadLetterReason::Failed(format!(
+                                "the handler panicked: {detail}"
+                            )),
+                        },
+                    ),
                 }
                 return Delivered::Panicked(detail);
             }

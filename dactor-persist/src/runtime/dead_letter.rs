@@ -28,7 +28,8 @@ pub struct DeadLetter {
 #[non_exhaustive]
 pub enum DeadLetterReason {
     /// The handler ran and its reply says it failed (an `Err`, see
-    /// [`MessageReply::failure`](super::MessageReply::failure)).
+    /// [`MessageReply::failure`](super::MessageReply::failure)), or it
+    /// panicked.
     Failed(String),
     /// The actor was stopped, or stopped before handling it, for this
     /// reason: the message was not handled.

@@ -41,7 +41,7 @@ pub trait Message: Send + 'static {
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a message's reply: it does not implement `MessageReply`",
-    note = "add `impl dactor_persist::runtime::MessageReply for {Self} {{}}` (a told message whose reply says it failed is reported as a dead letter; the default never says so)"
+    note = "for a type of your own, add `impl dactor_persist::runtime::MessageReply for {Self} {{}}` (a told message whose reply says it failed is reported as a dead letter; the default never says so); for a `Result<T, E>`, `E` must implement `Display`"
 )]
 pub trait MessageReply: Send + 'static {
     /// Why the message failed, when this answer says it did. Default: never.

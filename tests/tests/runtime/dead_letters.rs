@@ -140,6 +140,32 @@ async fn told_messages_queued_behind_a_graceful_stop_are_handled_and_their_failu
     );
 }
 
+struct Explode;
+impl Message for Explode {
+    type Reply = ();
+}
+#[async_trait]
+impl Handler<Explode> for Cart {
+    async fn handle(&mut self, _: Explode, _: &mut Context<Self>) {
+        panic!("boom in the handler");
+    }
+}
+
+#[tokio::test]
+async fn a_told_message_whose_handler_panics_is_a_dead_letter() {
+    let (runtime, seen) = runtime_with_hook();
+    let c = runtime.spawn_durable_state(cart("c5")).await.unwrap();
+    c.tell(Explode).await.unwrap();
+    c.stopped().await;
+    let letters = seen.lock().unwrap().clone();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert!(letters[0].message_type.ends_with("Explode"));
+    assert!(
+        matches!(&letters[0].reason, DeadLetterReason::Failed(why) if why.contains("boom in the handler")),
+        "{letters:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_panicking_hook_does_not_take_the_actor_down() {
     let runtime = Runtime::builder()
