@@ -7,7 +7,24 @@ use std::sync::{Arc, Mutex};
 use dactor_persist::prelude::*;
 use dactor_persist::runtime::{Context, DeadLetter, DeadLetterReason, Handler, Message, Runtime};
 
-use super::observability::{find, record};
+use super::observability::{Recorder, find};
+
+/// A recorder installed as the process's global subscriber, once: the
+/// dead letter's log line is written on the actor's task, and a thread-local
+/// subscriber races with the other tests' threads over tracing's callsite
+/// cache (a flake seen in CI). Lines are told apart by persistence id.
+fn global_recorder() -> &'static Recorder {
+    static RECORDER: std::sync::OnceLock<Recorder> = std::sync::OnceLock::new();
+    RECORDER.get_or_init(|| {
+        use tracing_subscriber::layer::SubscriberExt;
+        let recorder = Recorder::default();
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(recorder.clone()),
+        )
+        .expect("no other test sets the global subscriber");
+        recorder
+    })
+}
 
 #[derive(Default, DurableState)]
 #[persist(entity = "Cart")]
@@ -64,7 +81,7 @@ fn cart(id: &str) -> Cart {
 
 #[tokio::test]
 async fn a_told_message_whose_handler_fails_is_a_logged_dead_letter() {
-    let (recorder, _guard) = record();
+    let recorder = global_recorder();
     let (runtime, seen) = runtime_with_hook();
     let c = runtime.spawn_durable_state(cart("c1")).await.unwrap();
     c.tell(AddItem).await.unwrap();
