@@ -120,3 +120,39 @@ impl EventSourced for Counter {
         self.seq = seq;
     }
 }
+
+/// The options every harness without extra arguments takes: `--runs N` and
+/// `--quick` (every scenario small, one run). Returns the runs and the
+/// sizes to use.
+///
+/// # Errors
+///
+/// An unknown argument, or `--runs` without a number.
+pub fn runs_and_sizes<S>(
+    full: S,
+    quick: S,
+    default_runs: usize,
+) -> Result<(usize, S), Box<dyn std::error::Error>> {
+    let mut runs = default_runs;
+    let mut sizes = full;
+    let mut quick = Some(quick);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--runs" => runs = args.next().ok_or("--runs needs a number")?.parse()?,
+            "--quick" => {
+                if let Some(q) = quick.take() {
+                    sizes = q;
+                }
+                runs = 1;
+                println!("--quick: every scenario ran, small; the figures mean nothing.\n");
+            }
+            other => {
+                return Err(
+                    format!("unknown argument `{other}`; expected --runs N or --quick").into(),
+                );
+            }
+        }
+    }
+    Ok((runs.max(1), sizes))
+}

@@ -236,30 +236,13 @@ async fn cycle(sizes: Sizes, runs: usize, dir: &std::path::Path) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    let mut runs = 3;
-    let mut sizes = FULL;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--runs" => runs = args.next().ok_or("--runs needs a number")?.parse()?,
-            "--quick" => {
-                sizes = QUICK;
-                runs = 1;
-                println!("--quick: every scenario ran, small; the figures mean nothing.\n");
-            }
-            other => {
-                return Err(
-                    format!("unknown argument `{other}`; expected --runs N or --quick").into(),
-                );
-            }
-        }
-    }
+    let (runs, sizes) = dactor_persist_benches::runs_and_sizes(FULL, QUICK, 3)?;
     let dir = tempfile::tempdir()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
         bound(sizes, dir.path()).await?;
-        cycle(sizes, runs.max(1), dir.path()).await
+        cycle(sizes, runs, dir.path()).await
     })
 }

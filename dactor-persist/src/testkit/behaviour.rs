@@ -82,9 +82,13 @@ pub struct DurableStateOutcome<A, R> {
     pub saved: Option<A>,
 }
 
+/// Spawns one actor on the runtime (event-sourced or durable-state).
+type Spawn<A> = fn(&Runtime, A) -> Result<ActorRef<A>, PersistError>;
+
 /// The parts both kits share: the runtime, the store, the running actor.
 struct Harness<A> {
     factory: Factory<A>,
+    spawn: Spawn<A>,
     storage: Arc<TestStorage>,
     runtime: Runtime,
     actor: Option<ActorRef<A>>,
@@ -93,12 +97,13 @@ struct Harness<A> {
 }
 
 impl<A: crate::PersistentActor + Send + 'static> Harness<A> {
-    fn new(factory: Factory<A>) -> Self {
+    fn new(factory: Factory<A>, spawn: Spawn<A>) -> Self {
         let storage = Arc::new(FailingStorage::new(InMemoryStorage::new()));
         let runtime = Runtime::builder().storage(storage.provider()).build();
         let pid = factory().persistence_id();
         Harness {
             factory,
+            spawn,
             storage,
             runtime,
             actor: None,
@@ -119,6 +124,34 @@ impl<A: crate::PersistentActor + Send + 'static> Harness<A> {
         f: impl FnOnce(&A) -> R + Send + 'static,
     ) -> Result<R, PersistError> {
         actor.inspect(f).await
+    }
+    /// The running actor, spawned (and recovered) on first use.
+    async fn actor(&mut self) -> Result<ActorRef<A>, PersistError> {
+        if let Some(actor) = &self.actor {
+            return Ok(actor.clone());
+        }
+        let actor = (self.spawn)(&self.runtime, (self.factory)())?;
+        actor.ready().await?;
+        self.actor = Some(actor.clone());
+        Ok(actor)
+    }
+
+    async fn state<R: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&A) -> R + Send + 'static,
+    ) -> Result<R, PersistError> {
+        let actor = self.actor().await?;
+        self.look(&actor, f).await
+    }
+
+    async fn restart(&mut self) -> Result<(), PersistError> {
+        self.stop().await;
+        self.actor().await.map(drop)
+    }
+
+    async fn shutdown(mut self) {
+        self.stop().await;
+        self.runtime.shutdown().await;
     }
 }
 
@@ -165,7 +198,9 @@ impl<A: EventSourced> EventSourcedTestKit<A> {
     /// so it must make the same persistence id), on an empty store.
     pub fn new(factory: impl Fn() -> A + Send + Sync + 'static) -> Self {
         EventSourcedTestKit {
-            h: Harness::new(Arc::new(factory)),
+            h: Harness::new(Arc::new(factory), |rt, actor| {
+                rt.spawn_event_sourced_now(actor)
+            }),
         }
     }
 
@@ -241,21 +276,6 @@ impl<A: EventSourced> EventSourcedTestKit<A> {
         Ok(actor)
     }
 
-    /// The running actor, spawned (and recovered) on first use.
-    async fn actor(&mut self) -> Result<ActorRef<A>, PersistError> {
-        if let Some(actor) = &self.h.actor {
-            return Ok(actor.clone());
-        }
-        let actor = self
-            .h
-            .runtime
-            .spawn_event_sourced((self.h.factory)())
-            .await?;
-        actor.ready().await?;
-        self.h.actor = Some(actor.clone());
-        Ok(actor)
-    }
-
     /// Sends `msg` (an `ask`) and returns the reply and the events it
     /// persisted, each round-tripped through its encoding, as is the
     /// snapshot of the state it left.
@@ -272,7 +292,7 @@ impl<A: EventSourced> EventSourcedTestKit<A> {
         A: Handler<M>,
         M: Message,
     {
-        let actor = self.actor().await?;
+        let actor = self.h.actor().await?;
         let store = self.h.storage.inner().clone();
         let before = store
             .read_highest_sequence(&self.h.pid)
@@ -344,8 +364,7 @@ impl<A: EventSourced> EventSourcedTestKit<A> {
         &mut self,
         f: impl FnOnce(&A) -> R + Send + 'static,
     ) -> Result<R, PersistError> {
-        let actor = self.actor().await?;
-        self.h.look(&actor, f).await
+        self.h.state(f).await
     }
 
     /// Every event stored for the actor, decoded.
@@ -374,15 +393,13 @@ impl<A: EventSourced> EventSourcedTestKit<A> {
     ///
     /// The recovery's failure.
     pub async fn restart(&mut self) -> Result<&mut Self, PersistError> {
-        self.h.stop().await;
-        self.actor().await?;
+        self.h.restart().await?;
         Ok(self)
     }
 
     /// Stops the actor and the kit's runtime.
-    pub async fn shutdown(mut self) {
-        self.h.stop().await;
-        self.h.runtime.shutdown().await;
+    pub async fn shutdown(self) {
+        self.h.shutdown().await;
     }
 }
 
@@ -421,7 +438,9 @@ impl<A: DurableState> DurableStateTestKit<A> {
     /// on an empty store.
     pub fn new(factory: impl Fn() -> A + Send + Sync + 'static) -> Self {
         DurableStateTestKit {
-            h: Harness::new(Arc::new(factory)),
+            h: Harness::new(Arc::new(factory), |rt, actor| {
+                rt.spawn_durable_state_now(actor)
+            }),
         }
     }
 
@@ -479,20 +498,6 @@ impl<A: DurableState> DurableStateTestKit<A> {
         Ok(actor)
     }
 
-    async fn actor(&mut self) -> Result<ActorRef<A>, PersistError> {
-        if let Some(actor) = &self.h.actor {
-            return Ok(actor.clone());
-        }
-        let actor = self
-            .h
-            .runtime
-            .spawn_durable_state((self.h.factory)())
-            .await?;
-        actor.ready().await?;
-        self.h.actor = Some(actor.clone());
-        Ok(actor)
-    }
-
     /// Sends `msg` (an `ask`) and returns the reply and the state saved while
     /// it was handled; the live state is round-tripped through its encoding.
     ///
@@ -505,7 +510,7 @@ impl<A: DurableState> DurableStateTestKit<A> {
         A: Handler<M>,
         M: Message,
     {
-        let actor = self.actor().await?;
+        let actor = self.h.actor().await?;
         let saves = self.h.storage.calls(Op::SaveState);
         let reply = actor.ask(msg).await?;
         // An automatic save after the message runs before the next mail:
@@ -559,8 +564,7 @@ impl<A: DurableState> DurableStateTestKit<A> {
         &mut self,
         f: impl FnOnce(&A) -> R + Send + 'static,
     ) -> Result<R, PersistError> {
-        let actor = self.actor().await?;
-        self.h.look(&actor, f).await
+        self.h.state(f).await
     }
 
     /// Stops the actor (it saves as its configuration says) and starts a
@@ -570,14 +574,12 @@ impl<A: DurableState> DurableStateTestKit<A> {
     ///
     /// The recovery's failure.
     pub async fn restart(&mut self) -> Result<&mut Self, PersistError> {
-        self.h.stop().await;
-        self.actor().await?;
+        self.h.restart().await?;
         Ok(self)
     }
 
     /// Stops the actor and the kit's runtime.
-    pub async fn shutdown(mut self) {
-        self.h.stop().await;
-        self.h.runtime.shutdown().await;
+    pub async fn shutdown(self) {
+        self.h.shutdown().await;
     }
 }

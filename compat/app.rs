@@ -1,5 +1,7 @@
-//! One process, two SQLite users: sqlx 0.9 and dactor-persist's store, each
-//! on its own file, both on the one linked SQLite library.
+//! One process, two SQLite users: sqlx and dactor-persist's store, each on
+//! its own file, both on the one linked SQLite library. Shared by the
+//! `sqlx-0.8` and `sqlx-0.9` packages, which differ only in the sqlx they
+//! depend on.
 
 use dactor_persist::SqliteStorage;
 use dactor_persist::prelude::*;
@@ -38,7 +40,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("the journal did not read back what it was given".into());
     }
     println!(
-        "sqlx 0.9 and dactor-persist share SQLite {version}: the storage conformance suite passed"
+        "{}: sqlx and dactor-persist share SQLite {version}; the storage conformance suite passed",
+        env!("CARGO_PKG_NAME")
     );
     Ok(())
 }
