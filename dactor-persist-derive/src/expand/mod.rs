@@ -163,52 +163,18 @@ pub fn state_codec(
         vars,
         idents,
     } = fields;
-    let otherwise = match &actor.attrs.migrate {
-        Some(m) => {
-            let from = &m.value.from;
-            let with = &m.value.with;
-            let from_bound = respan(quote!(<#from as #private::StoredState>), from.span());
-            quote! {
-                match #from_bound::decode_layout(&payload, #kind, &__dp_pid)? {
-                    #private::core::option::Option::Some(__dp_old) => {
-                        #with(self, __dp_old);
-                        #private::core::result::Result::Ok(())
-                    }
-                    #private::core::option::Option::None => #private::core::result::Result::Err(
-                        #private::incompatible_state(__dp_stored, #current, #name, #kind, &__dp_pid),
-                    ),
-                }
-            }
-        }
-        None => quote! {
-            #private::core::result::Result::Err(
-                #private::incompatible_state(__dp_stored, #current, #name, #kind, &__dp_pid),
-            )
-        },
-    };
-    let json_misfit = match &actor.attrs.migrate {
-        Some(m) => {
-            let from = &m.value.from;
-            let with = &m.value.with;
-            let from_bound = respan(quote!(<#from as #private::StoredState>), from.span());
-            quote! {
-                match #from_bound::decode_layout(&payload, #kind, &__dp_pid)? {
-                    #private::core::option::Option::Some(__dp_old) => {
-                        #with(self, __dp_old);
-                        #private::core::result::Result::Ok(())
-                    }
-                    #private::core::option::Option::None => #private::core::result::Result::Err(
-                        #private::json::state_does_not_fit(&__dp_why, #name, #kind, &__dp_pid),
-                    ),
-                }
-            }
-        }
-        None => quote! {
-            #private::core::result::Result::Err(
-                #private::json::state_does_not_fit(&__dp_why, #name, #kind, &__dp_pid),
-            )
-        },
-    };
+    let otherwise = migrate_or(
+        actor,
+        private,
+        &kind,
+        quote!(#private::incompatible_state(__dp_stored, #current, #name, #kind, &__dp_pid)),
+    );
+    let json_misfit = migrate_or(
+        actor,
+        private,
+        &kind,
+        quote!(#private::json::state_does_not_fit(&__dp_why, #name, #kind, &__dp_pid)),
+    );
     let json_decode = json_state_decode(
         actor,
         private,
@@ -249,6 +215,32 @@ fn require_json(actor: &Actor<'_>, private: &TokenStream) -> TokenStream {
         .as_ref()
         .map_or_else(Span::call_site, |j| j.span);
     respan(quote!(#private::json::require::<()>();), span)
+}
+
+/// A payload that is not one of the actor's own layouts: through its
+/// `migrate(from, with)` when it declares one, else (or when that layout
+/// does not know the payload either) `Err(fail)`.
+fn migrate_or(
+    actor: &Actor<'_>,
+    private: &TokenStream,
+    kind: &TokenStream,
+    fail: TokenStream,
+) -> TokenStream {
+    let Some(m) = &actor.attrs.migrate else {
+        return quote!(#private::core::result::Result::Err(#fail));
+    };
+    let from = &m.value.from;
+    let with = &m.value.with;
+    let from_bound = respan(quote!(<#from as #private::StoredState>), from.span());
+    quote! {
+        match #from_bound::decode_layout(&payload, #kind, &__dp_pid)? {
+            #private::core::option::Option::Some(__dp_old) => {
+                #with(self, __dp_old);
+                #private::core::result::Result::Ok(())
+            }
+            #private::core::option::Option::None => #private::core::result::Result::Err(#fail),
+        }
+    }
 }
 
 /// `encode_state(fingerprint, &(fields..), name)` over `self`'s stored fields,

@@ -39,22 +39,10 @@ pub fn expand(layout: &Actor<'_>) -> TokenStream {
         None => quote!(#private::core::result::Result::Ok(#private::core::option::Option::None)),
     };
 
-    let json_misfit = match &layout.attrs.migrate {
-        Some(m) => {
-            let from = &m.value.from;
-            let with = &m.value.with;
-            let from_bound = respan(quote!(<#from as #private::StoredState>), from.span());
-            quote! {
-                let _ = __dp_why;
-                #private::core::result::Result::Ok(
-                    #from_bound::decode_layout(__dp_payload, __dp_kind, __dp_pid)?.map(#with),
-                )
-            }
-        }
-        None => quote! {
-            let _ = __dp_why;
-            #private::core::result::Result::Ok(#private::core::option::Option::None)
-        },
+    // A JSON payload that does not fit: the same older layouts, if any.
+    let json_misfit = quote! {
+        let _ = __dp_why;
+        #otherwise
     };
     let json_decode = json_state_decode(
         layout,

@@ -173,6 +173,28 @@ impl<A: DurableState> std::fmt::Debug for DurableStateTestKit<A> {
     }
 }
 
+/// Restores `payload` into `fresh` and encodes it again: the same bytes, or
+/// an error naming `what` did not survive.
+fn round_trip<A>(
+    pid: &PersistenceId,
+    what: &str,
+    payload: Vec<u8>,
+    mut fresh: A,
+    restore: impl FnOnce(&mut A, Vec<u8>) -> Result<(), PersistError>,
+    encode: impl FnOnce(&A) -> Result<Vec<u8>, PersistError>,
+) -> Result<(), PersistError> {
+    restore(&mut fresh, payload.clone()).map_err(|e| round_trip_failed(pid, what, e))?;
+    let again = encode(&fresh).map_err(|e| round_trip_failed(pid, what, e))?;
+    if again != payload {
+        return Err(round_trip_failed(
+            pid,
+            what,
+            "restored and encoded again, it gives other bytes",
+        ));
+    }
+    Ok(())
+}
+
 /// A failed round trip through an encoding, as an error naming what.
 fn round_trip_failed(
     pid: &PersistenceId,
@@ -335,21 +357,14 @@ impl<A: EventSourced> EventSourcedTestKit<A> {
                     Err(_) if live.snapshot_config().is_none() => return Ok(()),
                     Err(e) => return Err(round_trip_failed(&pid, "the state", e)),
                 };
-                let mut fresh = factory();
-                fresh
-                    .restore_snapshot(payload.clone())
-                    .map_err(|e| round_trip_failed(&pid, "the snapshot", e))?;
-                let again = fresh
-                    .snapshot_payload()
-                    .map_err(|e| round_trip_failed(&pid, "the restored snapshot", e))?;
-                if again != payload {
-                    return Err(round_trip_failed(
-                        &pid,
-                        "the snapshot",
-                        "restored and taken again, it gives other bytes",
-                    ));
-                }
-                Ok(())
+                round_trip(
+                    &pid,
+                    "the snapshot",
+                    payload,
+                    factory(),
+                    A::restore_snapshot,
+                    A::snapshot_payload,
+                )
             })
             .await?
     }
@@ -536,21 +551,14 @@ impl<A: DurableState> DurableStateTestKit<A> {
                 let payload = live
                     .serialize_state()
                     .map_err(|e| round_trip_failed(&pid, "the state", e))?;
-                let mut fresh = factory();
-                fresh
-                    .restore_state(payload.clone())
-                    .map_err(|e| round_trip_failed(&pid, "the state", e))?;
-                let again = fresh
-                    .serialize_state()
-                    .map_err(|e| round_trip_failed(&pid, "the restored state", e))?;
-                if again != payload {
-                    return Err(round_trip_failed(
-                        &pid,
-                        "the state",
-                        "restored and encoded again, it gives other bytes",
-                    ));
-                }
-                Ok(())
+                round_trip(
+                    &pid,
+                    "the state",
+                    payload,
+                    factory(),
+                    A::restore_state,
+                    A::serialize_state,
+                )
             })
             .await?
     }
