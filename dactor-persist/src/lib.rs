@@ -19,7 +19,8 @@
 //! - [`storage`]: the storage traits and backends: [`InMemoryStorage`];
 //!   `SqliteStorage` (feature `sqlite`, on by default); `PostgresStorage`
 //!   (feature `postgres`, for PostgreSQL, CockroachDB and YugabyteDB shared by
-//!   several nodes; `postgres-tls` adds TLS)
+//!   several nodes; `postgres-tls` adds TLS); `NatsStorage` (feature `nats`,
+//!   NATS JetStream, one server or a replicated cluster)
 //! - [`query`]: the read side: [`ReadJournal`](query::ReadJournal) queries by
 //!   persistence id, tag, entity type and across all ids, current and live,
 //!   resumable from an [`Offset`](query::Offset)
@@ -78,6 +79,8 @@ pub use storage::{
     InMemoryStorage, InMemoryStorageProvider, JournalBounds, JournalStorage, NewEvent,
     SnapshotStorage, StateStorage, StorageProvider,
 };
+#[cfg(feature = "nats")]
+pub use storage::{NatsServer, NatsStorage, NatsStorageBuilder, NatsStorageProvider};
 #[cfg(feature = "postgres")]
 pub use storage::{PostgresStorage, PostgresStorageBuilder, PostgresStorageProvider};
 

@@ -48,9 +48,11 @@ use crate::{JournalEntry, Metadata, PersistError, PersistenceId, SequenceId, Sna
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod checksum;
 pub(crate) mod complete;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "nats"))]
 mod extras;
 mod memory;
+#[cfg(feature = "nats")]
+mod nats;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod provider;
@@ -60,6 +62,8 @@ mod sqlite;
 mod verify;
 
 pub use memory::{InMemoryStorage, InMemoryStorageProvider};
+#[cfg(feature = "nats")]
+pub use nats::{NatsServer, NatsStorage, NatsStorageBuilder, NatsStorageProvider};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStorage, PostgresStorageBuilder, PostgresStorageProvider};
 pub use provider::SharedStoreProvider;
@@ -287,7 +291,7 @@ impl<'a> NewEvent<'a> {
     }
 
     /// The metadata, when there is some.
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "nats"))]
     pub(crate) fn some_metadata(&self) -> Option<&'a Metadata> {
         self.metadata.filter(|m| !m.is_empty())
     }
