@@ -23,6 +23,7 @@ macro_rules! cluster_checks {
     ($($check:ident),+ $(,)?) => {
         vec![$(
             trial(concat!("conformance::cluster::", stringify!($check)), || async {
+                let _cluster = crate::support::cluster_lock_shared();
                 let (store, streams) =
                     fresh_with(&cluster_urls(), |b| b.replicas(3).shards(2)).await;
                 dactor_persist::testkit::conformance::$check(store.clone()).await;

@@ -13,6 +13,12 @@
 //! to run them; with it set and the server unreachable, they fail.
 
 mod conformance;
+mod faults;
+mod fence;
+/// The TCP proxy of the PostgreSQL tests: it drops the server's answers.
+#[allow(dead_code)]
+#[path = "../postgres/proxy.rs"]
+mod proxy;
 mod support;
 
 use libtest_mimic::{Arguments, Trial};
@@ -20,7 +26,10 @@ use libtest_mimic::{Arguments, Trial};
 fn main() {
     let args = Arguments::from_args();
     let mut single = conformance::single();
+    single.extend(fence::single());
     let mut clustered = conformance::cluster();
+    clustered.extend(fence::cluster());
+    clustered.extend(faults::cluster_trials());
     single.sort_by(|a, b| a.name().cmp(b.name()));
     clustered.sort_by(|a, b| a.name().cmp(b.name()));
 

@@ -179,3 +179,41 @@ pub async fn leader_of(stream: &str) -> Option<usize> {
     let leader = info.cluster.as_ref()?.leader.clone()?;
     leader.strip_prefix('n')?.parse().ok()
 }
+
+/// A second store on the streams of `prefix` (made by another store).
+pub async fn fresh_view(urls: &str, prefix: &str) -> NatsStorage {
+    builder(urls, prefix)
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to NATS at {urls}: {e}"))
+}
+
+/// The cluster's tests share it: the conformance checks and races may run
+/// together, a fault test (which kills nodes) runs alone.
+static CLUSTER: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Held by tests that use the cluster without hurting it.
+pub fn cluster_lock_shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    CLUSTER.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Held by a fault test: nothing else runs on the cluster meanwhile, and
+/// when it is dropped (even after a panic) every node runs again.
+pub struct Exclusive {
+    _guard: std::sync::RwLockWriteGuard<'static, ()>,
+}
+
+pub fn cluster_lock_exclusive() -> Exclusive {
+    Exclusive {
+        _guard: CLUSTER.write().unwrap_or_else(|p| p.into_inner()),
+    }
+}
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        for n in 1..=3 {
+            cluster("resume", Some(n));
+        }
+        cluster("start", None);
+    }
+}

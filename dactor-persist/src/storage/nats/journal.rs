@@ -164,8 +164,10 @@ impl Inner {
     }
 
     /// Refuses a batch with a sequence the journal at `head` holds or held:
-    /// at or below `deleted_to`, or stored in a record. Names the lowest.
-    /// Reads records only when the batch goes below the highest sequence.
+    /// at or below `deleted_to`, or stored in a record. Names the lowest
+    /// such sequence of the last record when it has one, else the lowest.
+    /// Reads records only when the batch goes below the highest sequence,
+    /// and the whole journal only for a write into a gap.
     async fn check_taken(
         &self,
         pid: &PersistenceId,
@@ -190,10 +192,32 @@ impl Inner {
             return Err(conflict(lowest));
         }
         let wanted: BTreeSet<i64> = below.iter().copied().collect();
+        let highest_wanted = below[below.len() - 1];
+        // The last record first: a writer that lost a race (the common way
+        // here) finds its sequences there, and a conflict needs no scan.
+        if let Some(record) = self
+            .next_record(pid, place, head.stream_seq, head, deadline)
+            .await?
+        {
+            let e = &record.envelope;
+            if e.what == What::Events && e.last >= lowest && e.first <= highest_wanted {
+                let taken = self
+                    .events_of(pid, place, record, deadline)
+                    .await?
+                    .iter()
+                    .map(|event| event.entry.sequence_id.0)
+                    .filter(|seq| wanted.contains(seq))
+                    .min();
+                if let Some(seq) = taken {
+                    return Err(conflict(seq));
+                }
+            }
+        }
+        // A write into a gap: every record is read (never the runtime's way).
         let mut taken: Option<i64> = None;
         for record in self.records(pid, place, head, deadline).await? {
             let e = &record.envelope;
-            if e.what != What::Events || e.last < lowest || e.first > below[below.len() - 1] {
+            if e.what != What::Events || e.last < lowest || e.first > highest_wanted {
                 continue;
             }
             for event in self.events_of(pid, place, record, deadline).await? {
