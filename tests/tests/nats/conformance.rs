@@ -4,7 +4,7 @@
 
 use libtest_mimic::Trial;
 
-use crate::support::{cluster_urls, fresh, fresh_with, trial};
+use crate::support::{Use, cluster_trial, cluster_urls, fresh, fresh_with, trial};
 
 macro_rules! checks {
     ($($check:ident),+ $(,)?) => {
@@ -22,8 +22,7 @@ macro_rules! checks {
 macro_rules! cluster_checks {
     ($($check:ident),+ $(,)?) => {
         vec![$(
-            trial(concat!("conformance::cluster::", stringify!($check)), || async {
-                let _cluster = crate::support::cluster_lock_shared();
+            cluster_trial(concat!("conformance::cluster::", stringify!($check)), Use::Shared, || async {
                 let (store, streams) =
                     fresh_with(&cluster_urls(), |b| b.replicas(3).shards(2)).await;
                 dactor_persist::testkit::conformance::$check(store.clone()).await;

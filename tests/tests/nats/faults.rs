@@ -21,26 +21,30 @@ use dactor_persist_tests::journaled::{Append, Journaled, payload};
 use libtest_mimic::Trial;
 
 use crate::support::{
-    NODES, Streams, builder, cluster, cluster_lock_exclusive, cluster_urls, leader_of, raw_client,
-    trial, unique_prefix,
+    NODES, Streams, Use, builder, cluster, cluster_trial, cluster_urls, leader_of, raw_client,
+    unique_prefix,
 };
 
 pub fn cluster_trials() -> Vec<Trial> {
     vec![
-        trial(
+        cluster_trial(
             "faults::sigkill_of_the_stream_leader_during_writes_loses_nothing",
+            Use::Exclusive,
             leader_killed,
         ),
-        trial(
+        cluster_trial(
             "faults::sigkill_of_every_node_loses_nothing_acknowledged",
+            Use::Exclusive,
             all_killed,
         ),
-        trial(
+        cluster_trial(
             "faults::the_retry_policy_rides_through_a_leader_election",
+            Use::Exclusive,
             retry_through_election,
         ),
-        trial(
+        cluster_trial(
             "faults::a_stopped_leader_does_not_let_a_second_writer_win",
+            Use::Exclusive,
             stopped_leader,
         ),
     ]
@@ -211,12 +215,10 @@ async fn verify_on_every_node(store: &NatsStorage, acks: &Acks) {
 }
 
 async fn leader_killed() {
-    let _cluster = cluster_lock_exclusive();
     let prefix = unique_prefix();
     let store = store(&cluster_urls(), &prefix, Duration::from_secs(20)).await;
     let _streams = Streams {
         urls: cluster_urls(),
-        prefix: prefix.clone(),
         names: store.stream_names(),
     };
     let stream = store.stream_names()[0].clone();
@@ -264,12 +266,10 @@ async fn leader_killed() {
 }
 
 async fn all_killed() {
-    let _cluster = cluster_lock_exclusive();
     let prefix = unique_prefix();
     let store = store(&cluster_urls(), &prefix, Duration::from_secs(60)).await;
     let _streams = Streams {
         urls: cluster_urls(),
-        prefix: prefix.clone(),
         names: store.stream_names(),
     };
     let stop = Arc::new(AtomicBool::new(false));
@@ -295,14 +295,12 @@ async fn all_killed() {
 }
 
 async fn retry_through_election() {
-    let _cluster = cluster_lock_exclusive();
     let prefix = unique_prefix();
     // Operations fail fast (1 s), so the election is ridden through by the
     // actor's Retry policy, not by the store's own patience.
     let store = store(&cluster_urls(), &prefix, Duration::from_secs(1)).await;
     let _streams = Streams {
         urls: cluster_urls(),
-        prefix: prefix.clone(),
         names: store.stream_names(),
     };
     let stream = store.stream_names()[0].clone();
@@ -376,12 +374,10 @@ async fn retry_through_election() {
 }
 
 async fn stopped_leader() {
-    let _cluster = cluster_lock_exclusive();
     let prefix = unique_prefix();
     let setup = store(&cluster_urls(), &prefix, Duration::from_secs(20)).await;
     let _streams = Streams {
         urls: cluster_urls(),
-        prefix: prefix.clone(),
         names: setup.stream_names(),
     };
     let stream = setup.stream_names()[0].clone();

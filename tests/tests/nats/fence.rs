@@ -10,7 +10,7 @@ use dactor_persist::{JournalStorage, NatsStorage, PersistError, PersistenceId, S
 use libtest_mimic::Trial;
 
 use crate::proxy::{Mode, Proxy};
-use crate::support::{NODES, Streams, builder, cluster_lock_shared, server, trial, unique_prefix};
+use crate::support::{NODES, Streams, Use, builder, cluster_trial, server, trial, unique_prefix};
 
 /// Races in the cluster test: ids times sequences.
 const IDS: i64 = 20;
@@ -24,8 +24,9 @@ pub fn single() -> Vec<Trial> {
 }
 
 pub fn cluster() -> Vec<Trial> {
-    vec![trial(
+    vec![cluster_trial(
         "fence::cluster::racing_writers_on_different_nodes_win_each_sequence_once",
+        Use::Shared,
         racing,
     )]
 }
@@ -35,7 +36,6 @@ pub fn cluster() -> Vec<Trial> {
 /// the loser gets the conflict naming the sequence, and the journal holds
 /// the winner's event.
 async fn racing() {
-    let _cluster = cluster_lock_shared();
     let prefix = unique_prefix();
     let connect = |url: &'static str| {
         let prefix = prefix.clone();
@@ -54,7 +54,6 @@ async fn racing() {
     let b = connect(NODES[1]).await;
     let _streams = Streams {
         urls: NODES.join(","),
-        prefix: prefix.clone(),
         names: a.stream_names(),
     };
     let started = Instant::now();
@@ -125,7 +124,6 @@ async fn answer_lost() {
         .expect("connect through the proxy");
     let _streams = Streams {
         urls: url.clone(),
-        prefix: prefix.clone(),
         names: store.stream_names(),
     };
     let pid = PersistenceId::new("Lost", "1");

@@ -53,15 +53,46 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = ()>,
 {
-    Trial::test(name, move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| Failed::from(format!("cannot build a tokio runtime: {e}")))?;
-        runtime.block_on(body());
-        Ok(())
+    Trial::test(name, move || block_on(body()))
+}
+
+/// How a test uses the cluster.
+#[derive(Clone, Copy)]
+pub enum Use {
+    /// Without hurting it: such tests run together.
+    Shared,
+    /// Killing or stopping nodes: alone, and every node runs again after.
+    Exclusive,
+}
+
+/// A test on the cluster: `trial`, holding the cluster as `use_` says.
+pub fn cluster_trial<F, Fut>(name: &str, use_: Use, body: F) -> Trial
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    Trial::test(name, move || match use_ {
+        Use::Shared => {
+            let _shared = CLUSTER.read().unwrap_or_else(|p| p.into_inner());
+            block_on(body())
+        }
+        Use::Exclusive => {
+            let _alone = Exclusive {
+                _guard: CLUSTER.write().unwrap_or_else(|p| p.into_inner()),
+            };
+            block_on(body())
+        }
     })
+}
+
+fn block_on(body: impl Future<Output = ()>) -> Result<(), Failed> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failed::from(format!("cannot build a tokio runtime: {e}")))?;
+    runtime.block_on(body);
+    Ok(())
 }
 
 /// Stream and subject prefixes no other test (or run) uses.
@@ -82,7 +113,6 @@ pub fn unique_prefix() -> String {
 /// The streams of one test's store, deleted when this is dropped.
 pub struct Streams {
     pub urls: String,
-    pub prefix: String,
     pub names: Vec<String>,
 }
 
@@ -134,7 +164,6 @@ pub async fn fresh_with(
         .unwrap_or_else(|e| panic!("cannot connect to NATS at {urls}: {e}"));
     let streams = Streams {
         urls: urls.to_owned(),
-        prefix,
         names: store.stream_names(),
     };
     (Arc::new(store), streams)
@@ -192,21 +221,10 @@ pub async fn fresh_view(urls: &str, prefix: &str) -> NatsStorage {
 /// together, a fault test (which kills nodes) runs alone.
 static CLUSTER: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
-/// Held by tests that use the cluster without hurting it.
-pub fn cluster_lock_shared() -> std::sync::RwLockReadGuard<'static, ()> {
-    CLUSTER.read().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Held by a fault test: nothing else runs on the cluster meanwhile, and
 /// when it is dropped (even after a panic) every node runs again.
-pub struct Exclusive {
+struct Exclusive {
     _guard: std::sync::RwLockWriteGuard<'static, ()>,
-}
-
-pub fn cluster_lock_exclusive() -> Exclusive {
-    Exclusive {
-        _guard: CLUSTER.write().unwrap_or_else(|p| p.into_inner()),
-    }
 }
 
 impl Drop for Exclusive {

@@ -315,16 +315,22 @@ impl Inner {
     /// Decodes a message read from `place.subject`, checking it belongs to
     /// `pid`; the error says what was wrong.
     pub(super) fn envelope(&self, message: &StreamMessage, pid: &str) -> Result<Envelope, String> {
-        let envelope = Envelope::decode(&message.payload)
-            .map_err(|e| format!("the record at stream sequence {}: {e}", message.sequence))?;
-        if envelope.pid != pid {
-            return Err(format!(
-                "the record at stream sequence {} belongs to `{}`",
-                message.sequence, envelope.pid
-            ));
-        }
-        Ok(envelope)
+        envelope_at(message.sequence, &message.payload, pid)
     }
+}
+
+/// Decodes the record stored at stream sequence `seq`, checking it belongs
+/// to `pid`; the error says what was wrong.
+pub(super) fn envelope_at(seq: u64, payload: &[u8], pid: &str) -> Result<Envelope, String> {
+    let envelope = Envelope::decode(payload)
+        .map_err(|e| format!("the record at stream sequence {seq}: {e}"))?;
+    if envelope.pid != pid {
+        return Err(format!(
+            "the record at stream sequence {seq} belongs to `{}`",
+            envelope.pid
+        ));
+    }
+    Ok(envelope)
 }
 
 /// Lowercase hex of `bytes`.

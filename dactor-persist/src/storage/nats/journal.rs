@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::io::{Fenced, Published};
+use super::io::{Fenced, Published, envelope_at};
 use super::layout::{Kind, Place};
 use super::record::{Body, Envelope, OutEvent, StoredEvent, What, decode_events, encode_events};
 use super::{Head, Inner};
@@ -195,10 +195,11 @@ impl Inner {
         let highest_wanted = below[below.len() - 1];
         // The last record first: a writer that lost a race (the common way
         // here) finds its sequences there, and a conflict needs no scan.
-        if let Some(record) = self
-            .next_record(pid, place, head.stream_seq, head, deadline)
+        if let Some(message) = self
+            .message_at(place.shard, head.stream_seq, &place.subject, deadline)
             .await?
         {
+            let record = record(pid, message.sequence, &message.payload)?;
             let e = &record.envelope;
             if e.what == What::Events && e.last >= lowest && e.first <= highest_wanted {
                 let taken = self
@@ -242,48 +243,11 @@ impl Inner {
         deadline: Instant,
     ) -> Result<Vec<Record>, PersistError> {
         let mut out = Vec::new();
-        let mut next = 1;
-        // Stream sequences only go up, and stop at the head: this loop ends.
-        while next <= head.stream_seq {
-            let Some(record) = self.next_record(pid, place, next, head, deadline).await? else {
-                break;
-            };
-            next = record.stream_seq.saturating_add(1);
-            out.push(record);
+        let mut cursor = self.cursor(place.shard, &place.subject, 1, head.stream_seq, deadline);
+        while let Some((seq, payload)) = cursor.next().await? {
+            out.push(record(pid, seq, &payload)?);
         }
         Ok(out)
-    }
-
-    /// The journal's first record at stream sequence `from` or later, up to
-    /// the head's.
-    async fn next_record(
-        &self,
-        pid: &PersistenceId,
-        place: &Place,
-        from: u64,
-        head: Head,
-        deadline: Instant,
-    ) -> Result<Option<Record>, PersistError> {
-        let Some(message) = self
-            .next_message(place.shard, &place.subject, from, deadline)
-            .await?
-        else {
-            return Ok(None);
-        };
-        if message.sequence > head.stream_seq || message.sequence < from {
-            return Ok(None);
-        }
-        let envelope = self
-            .envelope(&message, pid.as_str())
-            .and_then(|e| check_record(&e).map(|()| e))
-            .map_err(|detail| PersistError::CorruptEntry {
-                sequence_id: SequenceId::ZERO,
-                detail: format!("the journal of `{pid}`: {detail}"),
-            })?;
-        Ok(Some(Record {
-            stream_seq: message.sequence,
-            envelope,
-        }))
     }
 
     /// The events of a batch record, its chunks fetched, checked against
@@ -360,14 +324,19 @@ impl Inner {
             return self.read_sorted(pid, &place, head, from, deadline).await;
         }
         let mut out: Vec<StoredEvent> = Vec::new();
-        let mut next = self.hint(&place.subject, from).unwrap_or(1);
+        let start = self.hint(&place.subject, from).unwrap_or(1);
+        let mut cursor = self.cursor(
+            place.shard,
+            &place.subject,
+            start,
+            head.stream_seq,
+            deadline,
+        );
         let mut prev_last = 0i64;
-        // Stream sequences only go up, and stop at the head: this loop ends.
-        while next <= head.stream_seq {
-            let Some(record) = self.next_record(pid, &place, next, head, deadline).await? else {
-                break;
-            };
-            next = record.stream_seq.saturating_add(1);
+        // The cursor's stream sequences only go up, to the head: this ends.
+        while let Some((seq, payload)) = cursor.next().await? {
+            let record = record(pid, seq, &payload)?;
+            let next = seq.saturating_add(1);
             let e = &record.envelope;
             if e.what == What::Deleted {
                 continue;
@@ -508,29 +477,25 @@ impl Inner {
         marker: u64,
         deadline: Instant,
     ) -> Result<(), PersistError> {
-        let head = Head {
-            stream_seq: marker.saturating_sub(1),
-            ..Head::EMPTY
-        };
         let mut keep_from = marker;
         let mut chunks_from = marker;
-        let mut next = 1;
-        while next <= head.stream_seq {
-            let record = match self.next_record(pid, place, next, head, deadline).await {
-                Ok(Some(record)) => record,
-                Ok(None) => break,
+        let mut cursor = self.cursor(
+            place.shard,
+            &place.subject,
+            1,
+            marker.saturating_sub(1),
+            deadline,
+        );
+        while let Some((seq, payload)) = cursor.next().await? {
+            let Ok(record) = record(pid, seq, &payload) else {
                 // A damaged record is left for reads to report.
-                Err(PersistError::CorruptEntry { .. }) => {
-                    keep_from = next;
-                    chunks_from = 0;
-                    break;
-                }
-                Err(e) => return Err(e),
+                keep_from = seq;
+                chunks_from = 0;
+                break;
             };
-            next = record.stream_seq.saturating_add(1);
             let e = &record.envelope;
             if e.what == What::Events && e.last > deleted_to {
-                keep_from = record.stream_seq;
+                keep_from = seq;
                 chunks_from = match &e.body {
                     Body::Chunked { chunks, .. } => chunks
                         .iter()
@@ -542,6 +507,7 @@ impl Inner {
                 break;
             }
         }
+        drop(cursor);
         self.purge_below(place.shard, &place.subject, keep_from, deadline)
             .await?;
         self.purge_below(place.shard, &place.chunks, chunks_from, deadline)
@@ -549,6 +515,20 @@ impl Inner {
         self.forget_hints(&place.subject);
         Ok(())
     }
+}
+
+/// Decodes and checks the journal record stored at stream sequence `seq`.
+fn record(pid: &PersistenceId, seq: u64, payload: &[u8]) -> Result<Record, PersistError> {
+    let envelope = envelope_at(seq, payload, pid.as_str())
+        .and_then(|e| check_record(&e).map(|()| e))
+        .map_err(|detail| PersistError::CorruptEntry {
+            sequence_id: SequenceId::ZERO,
+            detail: format!("the journal of `{pid}`: {detail}"),
+        })?;
+    Ok(Record {
+        stream_seq: seq,
+        envelope,
+    })
 }
 
 /// The fence of a write expecting the subject's last message at `expected`:

@@ -74,6 +74,7 @@ mod io;
 mod journal;
 mod layout;
 mod record;
+mod scan;
 mod server;
 mod values;
 

@@ -1,0 +1,208 @@
+//! Reading the records of one subject in order, from a stream sequence up
+//! to another: the first few by single requests to the stream's leader
+//! (cheap for a short journal), the rest through an ordered consumer, which
+//! streams them without a round trip each. The consumer checks that its
+//! deliveries are gapless and in order (and starts over where it left off
+//! otherwise); the caller checks what the records say.
+
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::DeliverPolicy;
+use async_nats::jetstream::consumer::pull::{Ordered, OrderedConfig};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::time::Instant;
+
+use super::Inner;
+
+/// How many records are fetched one request each before a consumer is made.
+const SINGLE_GETS: usize = 4;
+
+/// How long the consumer may stay silent before the cursor asks the leader
+/// whether anything is left to read.
+const STALL: Duration = Duration::from_millis(500);
+
+/// Records of one subject, in stream order, up to a stream sequence.
+pub(super) struct Cursor<'a> {
+    inner: &'a Inner,
+    shard: usize,
+    subject: &'a str,
+    next: u64,
+    to: u64,
+    deadline: Instant,
+    gets_left: usize,
+    consumer: Option<(Ordered, String)>,
+}
+
+impl Drop for Cursor<'_> {
+    fn drop(&mut self) {
+        // The server would drop the idle consumer after 30 s; ask now, in
+        // the background, so that many recoveries do not pile them up.
+        if let Some((_, name)) = self.consumer.take()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            let stream = self.inner.streams[self.shard].clone();
+            handle.spawn(async move {
+                let _ = stream.delete_consumer(&name).await;
+            });
+        }
+    }
+}
+
+impl Inner {
+    /// The records of `subject` at stream sequences `from ..= to`.
+    pub(super) fn cursor<'a>(
+        &'a self,
+        shard: usize,
+        subject: &'a str,
+        from: u64,
+        to: u64,
+        deadline: Instant,
+    ) -> Cursor<'a> {
+        Cursor {
+            inner: self,
+            shard,
+            subject,
+            next: from.max(1),
+            to,
+            deadline,
+            gets_left: SINGLE_GETS,
+            consumer: None,
+        }
+    }
+}
+
+impl Cursor<'_> {
+    /// The next record: its stream sequence and payload; `None` at the end.
+    pub(super) async fn next(&mut self) -> Result<Option<(u64, Bytes)>, crate::PersistError> {
+        if self.next > self.to {
+            return Ok(None);
+        }
+        if self.consumer.is_none() && self.gets_left > 0 {
+            self.gets_left -= 1;
+            let found = self
+                .inner
+                .next_message(self.shard, self.subject, self.next, self.deadline)
+                .await?;
+            return Ok(self.take(found.map(|m| (m.sequence, m.payload))));
+        }
+        if self.consumer.is_none() {
+            let opened = open(
+                self.inner,
+                self.shard,
+                self.subject,
+                self.next,
+                self.deadline,
+            )
+            .await?;
+            self.consumer = Some(opened);
+        }
+        loop {
+            let Some((messages, _)) = self.consumer.as_mut() else {
+                return Ok(None);
+            };
+            let now = Instant::now();
+            if now >= self.deadline {
+                return Err(self.inner.unavailable(
+                    "reading records",
+                    self.subject,
+                    "the consumer delivered nothing in time",
+                ));
+            }
+            let wait = STALL.min(self.deadline - now);
+            match tokio::time::timeout(wait, messages.next()).await {
+                Ok(Some(Ok(message))) => {
+                    let seq = match message.info() {
+                        Ok(info) => info.stream_sequence,
+                        Err(e) => {
+                            return Err(self.inner.unavailable(
+                                "reading records",
+                                self.subject,
+                                &format!("a delivery without its sequence: {e}"),
+                            ));
+                        }
+                    };
+                    if seq < self.next {
+                        continue; // delivered again after the consumer started over
+                    }
+                    let payload = message.payload.clone();
+                    return Ok(self.take(Some((seq, payload))));
+                }
+                Ok(Some(Err(e))) => {
+                    tracing::debug!(subject = self.subject, error = %e, "NATS store: consumer error");
+                    // The ordered consumer starts over by itself; a pause
+                    // keeps a broken connection from spinning.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Ok(None) => {
+                    return Err(self.inner.unavailable(
+                        "reading records",
+                        self.subject,
+                        "the consumer ended early",
+                    ));
+                }
+                Err(_silent) => {
+                    // Nothing more to deliver, or slow: ask the leader.
+                    let left = self
+                        .inner
+                        .next_message(self.shard, self.subject, self.next, self.deadline)
+                        .await?;
+                    if left.is_none_or(|m| m.sequence > self.to) {
+                        self.next = self.to.saturating_add(1);
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves past `found`, or to the end when there is none within range.
+    fn take(&mut self, found: Option<(u64, Bytes)>) -> Option<(u64, Bytes)> {
+        match found {
+            Some((seq, payload)) if seq >= self.next && seq <= self.to => {
+                self.next = seq.saturating_add(1);
+                Some((seq, payload))
+            }
+            _ => {
+                self.next = self.to.saturating_add(1);
+                None
+            }
+        }
+    }
+}
+
+/// An ordered consumer of `subject` from stream sequence `from` (a
+/// function, not a method: the cursor holds a consumer that is not `Sync`).
+async fn open(
+    inner: &Inner,
+    shard: usize,
+    subject: &str,
+    from: u64,
+    deadline: Instant,
+) -> Result<(Ordered, String), crate::PersistError> {
+    let mut pause = Duration::from_millis(25);
+    loop {
+        let config = OrderedConfig {
+            filter_subject: subject.to_owned(),
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: from,
+            },
+            ..Default::default()
+        };
+        let error = match inner.streams[shard].create_consumer(config).await {
+            Ok(consumer) => {
+                let name = consumer.cached_info().name.clone();
+                match consumer.messages().await {
+                    Ok(messages) => return Ok((messages, name)),
+                    Err(e) => e.to_string(),
+                }
+            }
+            Err(e) => e.to_string(),
+        };
+        if Instant::now() + pause >= deadline {
+            return Err(inner.unavailable("reading records", subject, &error));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+}
