@@ -19,6 +19,7 @@ use std::error::Error;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, consumer, stream};
 use dactor_persist::{
     EventSourced, JournalStorage, NatsStorage, PersistError, PersistentActor, SequenceId,
@@ -115,9 +116,13 @@ async fn run(
         sizes.actors, sizes.actors
     );
     let (mut raw_conc, mut store_conc, mut conc_ratio) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut fenced_conc, mut fenced_ratio) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let raw = bench
             .raw_concurrent(sizes.actors, sizes.events_per_actor)
+            .await?;
+        let fenced = bench
+            .raw_concurrent_fenced(sizes.actors, sizes.events_per_actor)
             .await?;
         let store = bench
             .store_concurrent(sizes.actors, sizes.events_per_actor)
@@ -125,6 +130,8 @@ async fn run(
         raw_conc.push(raw);
         store_conc.push(store);
         conc_ratio.push(store / raw);
+        fenced_conc.push(fenced);
+        fenced_ratio.push(store / fenced);
     }
     eprintln!(
         "{r}: {} events of one id in batches of {}, recovered ...",
@@ -174,10 +181,24 @@ async fn run(
         String::new(),
     );
     table.row(
+        &format!(
+            "{r} raw: the same with the store's fence (expected last subject sequence, message id)"
+        ),
+        rate(fenced_conc),
+        "",
+        String::new(),
+    );
+    table.row(
         &format!("{r} store: {a} actors, {e} sequential `persist` each, concurrently"),
         rate(store_conc),
         "raw tasks",
         ratio(conc_ratio),
+    );
+    table.row(
+        &format!("{r} store: the same"),
+        String::new(),
+        "raw tasks with the fence",
+        ratio(fenced_ratio),
     );
     let (events, batch) = (sizes.replay_events, sizes.replay_batch);
     table.row(
@@ -314,6 +335,40 @@ impl Bench {
         Ok(rate)
     }
 
+    /// Raw with the store's fence: as `raw_concurrent`, each publish naming
+    /// the subject's expected last sequence and a message id of it.
+    async fn raw_concurrent_fenced(&self, tasks: usize, each: usize) -> Result<f64> {
+        let name = self.prefix("rawf");
+        let _stream = self.raw_stream(&name).await?;
+        let started = Instant::now();
+        let mut handles = Vec::new();
+        for t in 0..tasks {
+            let js = self.js.clone();
+            let subject = format!("{}.t{t}", name.to_lowercase());
+            handles.push(tokio::spawn(async move {
+                let mut last = 0;
+                for i in 0..each {
+                    let message = PublishMessage::build()
+                        .payload(counter_payload(i as u64).into())
+                        .message_id(format!("j.t{t}.{last}"))
+                        .expected_last_subject_sequence(last);
+                    last = js
+                        .send_publish(subject.clone(), message)
+                        .await?
+                        .await?
+                        .sequence;
+                }
+                Ok::<_, Box<dyn Error + Send + Sync>>(())
+            }));
+        }
+        for handle in handles {
+            handle.await?.map_err(|e| e.to_string())?;
+        }
+        let rate = (tasks * each) as f64 / started.elapsed().as_secs_f64();
+        self.js.delete_stream(&name).await?;
+        Ok(rate)
+    }
+
     /// The store: `actors` counters persisting `each` events concurrently.
     async fn store_concurrent(&self, actors: usize, each: usize) -> Result<f64> {
         let prefix = self.prefix("conc");
@@ -361,34 +416,13 @@ impl Bench {
         }
         let stream = self.js.get_stream(store.stream_of(&pid)).await?;
         let records = ((events + batch - 1) / batch) as usize;
-        let subject = journal_subject(&prefix.to_lowercase(), &stream, &pid.0);
+        let subject = store.journal_subject(&pid);
         let read = read_all(&stream, &subject, records).await?;
         let raw = read * events as f64 / records as f64;
         let recovered = recover(&store, "replay", events).await?;
         self.drop_store(store).await;
         Ok((raw, recovered))
     }
-}
-
-/// The journal subject of `id` in `stream` (the store's layout: `<prefix>.<shard>.j.i<id escaped>`).
-fn journal_subject(prefix: &str, stream: &stream::Stream, id: &str) -> String {
-    let shard = stream
-        .cached_info()
-        .config
-        .name
-        .rsplit('_')
-        .next()
-        .unwrap_or("0")
-        .to_owned();
-    let mut token = String::from("i");
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
-            token.push(char::from(b));
-        } else {
-            token.push_str(&format!("~{b:02X}"));
-        }
-    }
-    format!("{prefix}.{shard}.j.{token}")
 }
 
 /// An ordered consumer reads the `n` messages of `subject`; messages/s.

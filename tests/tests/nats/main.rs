@@ -19,6 +19,7 @@ mod fence;
 #[allow(dead_code)]
 #[path = "../postgres/proxy.rs"]
 mod proxy;
+mod store;
 mod support;
 
 use libtest_mimic::{Arguments, Trial};
@@ -27,6 +28,7 @@ fn main() {
     let args = Arguments::from_args();
     let mut single = conformance::single();
     single.extend(fence::single());
+    single.extend(store::single());
     let mut clustered = conformance::cluster();
     clustered.extend(fence::cluster());
     clustered.extend(faults::cluster_trials());

@@ -501,6 +501,16 @@ impl NatsStorage {
         self.inner.layout.stream_name(place.shard)
     }
 
+    /// The subject holding the journal of `persistence_id` (in
+    /// [`stream_of`](Self::stream_of)): for looking at it with the `nats`
+    /// tool. Its snapshot and state subjects replace `.j.` by `.s.` and `.d.`.
+    pub fn journal_subject(&self, persistence_id: &PersistenceId) -> String {
+        self.inner
+            .layout
+            .place(persistence_id, Kind::Journal)
+            .subject
+    }
+
     /// Sends what is buffered and closes the connection; later operations
     /// fail with [`PersistError::StorageUnavailable`].
     pub async fn close(&self) {

@@ -1,0 +1,267 @@
+//! The NATS store's own behaviour on one server, beyond the conformance
+//! suite: the server's version read at connect, streams of another layout
+//! refused, damage and removals behind the store's back reported (never a
+//! wrong state), and the fence kept when a journal is deleted to its end.
+
+use async_nats::jetstream::message::PublishMessage;
+use dactor_persist::{
+    JournalStorage, PersistError, PersistenceId, SequenceId, SnapshotStorage, StateStorage,
+    recover_event_sourced,
+};
+use dactor_persist_tests::journaled::Journaled;
+use libtest_mimic::Trial;
+
+use crate::support::{Streams, builder, fresh, raw_client, server, trial, unique_prefix};
+
+pub fn single() -> Vec<Trial> {
+    vec![
+        trial("store::reads_the_server_version", version),
+        trial("store::refuses_streams_of_another_layout", layout),
+        trial("store::a_damaged_record_is_reported", damaged),
+        trial(
+            "store::a_record_removed_behind_its_back_fails_recovery",
+            removed,
+        ),
+        trial("store::a_missing_chunk_is_reported", missing_chunk),
+        trial(
+            "store::a_journal_deleted_to_its_end_keeps_its_fence",
+            fence_kept,
+        ),
+        trial("store::damaged_values_are_reported", damaged_values),
+    ]
+}
+
+async fn js() -> async_nats::jetstream::Context {
+    async_nats::jetstream::new(raw_client(&server()).await.expect("raw client"))
+}
+
+async fn version() {
+    let (store, _streams) = fresh().await;
+    let raw = raw_client(&server()).await.unwrap();
+    assert_eq!(store.server().version, raw.server_info().version);
+    assert_ne!(store.server().parsed, (0, 0, 0));
+    assert_eq!(store.server().max_payload, raw.server_info().max_payload);
+    // What this machine's 2.9 promises, and what it does not.
+    if store.server().parsed < (2, 10, 0) {
+        assert!(!store.server().can_sync_every_write());
+        assert!(!store.server().checks_the_fence_when_applying());
+    }
+    store.close().await;
+}
+
+async fn layout() {
+    let prefix = unique_prefix();
+    let first = builder(&server(), &prefix)
+        .shards(4)
+        .connect()
+        .await
+        .unwrap();
+    let _streams = Streams {
+        urls: server(),
+        names: first.stream_names(),
+    };
+    match builder(&server(), &prefix).shards(8).connect().await {
+        Err(PersistError::IncompatibleStore(msg)) => {
+            assert!(msg.contains("shard 0 of 4"), "{msg}")
+        }
+        other => panic!("8 shards over 4: {other:?}"),
+    }
+    // The same layout opens again.
+    let again = builder(&server(), &prefix)
+        .shards(4)
+        .connect()
+        .await
+        .unwrap();
+    again.close().await;
+    first.close().await;
+}
+
+async fn damaged() {
+    let (store, _streams) = fresh().await;
+    let pid = PersistenceId::new("Damaged", "1");
+    for seq in 1..=3 {
+        store
+            .write_event(&pid, SequenceId(seq), "E", b"x")
+            .await
+            .unwrap();
+    }
+    // Someone publishes onto the journal's subject behind the store's back.
+    js().await
+        .publish(store.journal_subject(&pid), "not a record".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    for (what, result) in [
+        (
+            "read",
+            store.read_events(&pid, SequenceId(1)).await.map(|_| ()),
+        ),
+        ("bounds", store.read_bounds(&pid).await.map(|_| ())),
+        (
+            "write",
+            store.write_event(&pid, SequenceId(4), "E", b"x").await,
+        ),
+    ] {
+        match result {
+            Err(PersistError::CorruptEntry { detail, .. }) => {
+                assert!(detail.contains("Damaged:1"), "{what}: {detail}")
+            }
+            other => panic!("{what} after damage: {other:?}"),
+        }
+    }
+    store.close().await;
+}
+
+async fn removed() {
+    let (store, _streams) = fresh().await;
+    let pid = PersistenceId::new("Removed", "1");
+    let mut seqs = Vec::new();
+    for seq in 1..=5 {
+        store
+            .write_event(&pid, SequenceId(seq), "E", b"x")
+            .await
+            .unwrap();
+    }
+    // Find the stream sequence of event 3's record and delete it.
+    let stream = js().await.get_stream(store.stream_of(&pid)).await.unwrap();
+    let subject = store.journal_subject(&pid);
+    let mut at = 1;
+    while let Ok(message) = stream.get_first_raw_message_by_subject(&subject, at).await {
+        seqs.push(message.sequence);
+        at = message.sequence + 1;
+    }
+    assert_eq!(seqs.len(), 5, "one record per write");
+    assert!(stream.delete_message(seqs[2]).await.unwrap());
+    // The store reads what is there; recovery proves it incomplete.
+    let events = store.read_events(&pid, SequenceId(1)).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.sequence_id.0).collect::<Vec<_>>(),
+        [1, 2, 4, 5]
+    );
+    let mut actor = Journaled::new(pid.clone(), "n", Journaled::retrying());
+    let result = recover_event_sourced(&mut actor, &*store, &*store).await;
+    match result {
+        Err(PersistError::CorruptEntry {
+            sequence_id,
+            detail,
+        }) => {
+            assert_eq!(sequence_id, SequenceId(3), "{detail}")
+        }
+        other => panic!("recovery over a removed record: {other:?}"),
+    }
+    store.close().await;
+}
+
+async fn missing_chunk() {
+    let (store, _streams) = fresh().await;
+    let pid = PersistenceId::new("Chunked", "1");
+    let big = vec![7u8; 3 * store.server().max_payload];
+    store
+        .write_event(&pid, SequenceId(1), "Big", &big)
+        .await
+        .unwrap();
+    let events = store.read_events(&pid, SequenceId(1)).await.unwrap();
+    assert_eq!(events[0].payload, big);
+    // Its chunks are on the chunk subject; remove one.
+    let stream = js().await.get_stream(store.stream_of(&pid)).await.unwrap();
+    let chunks = store.journal_subject(&pid).replacen(".j.", ".jc.", 1);
+    let chunk = stream
+        .get_first_raw_message_by_subject(&chunks, 1)
+        .await
+        .expect("a chunk");
+    assert!(stream.delete_message(chunk.sequence).await.unwrap());
+    match store.read_events(&pid, SequenceId(1)).await {
+        Err(PersistError::CorruptEntry {
+            sequence_id,
+            detail,
+        }) => {
+            assert_eq!(sequence_id, SequenceId(1));
+            assert!(detail.contains("chunk"), "{detail}");
+        }
+        other => panic!("read with a chunk gone: {other:?}"),
+    }
+    store.close().await;
+}
+
+async fn fence_kept() {
+    let (store, _streams) = fresh().await;
+    let pid = PersistenceId::new("Emptied", "1");
+    for seq in 1..=3 {
+        store
+            .write_event(&pid, SequenceId(seq), "E", b"x")
+            .await
+            .unwrap();
+    }
+    store.delete_events_to(&pid, SequenceId(3)).await.unwrap();
+    assert!(
+        store
+            .read_events(&pid, SequenceId(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A writer that believes the subject empty (expects nothing) is refused:
+    // the deletion left its marker as the subject's last message.
+    let refused = js()
+        .await
+        .send_publish(
+            store.journal_subject(&pid),
+            PublishMessage::build()
+                .payload("stale".into())
+                .expected_last_subject_sequence(0),
+        )
+        .await
+        .unwrap()
+        .await;
+    assert!(
+        refused.is_err(),
+        "a write expecting an empty subject was stored"
+    );
+    assert_eq!(
+        store.read_highest_sequence(&pid).await.unwrap(),
+        Some(SequenceId(3))
+    );
+    store
+        .write_event(&pid, SequenceId(4), "E", b"x")
+        .await
+        .unwrap();
+    store.close().await;
+}
+
+async fn damaged_values() {
+    let (store, _streams) = fresh().await;
+    let pid = PersistenceId::new("Values", "1");
+    store
+        .save_snapshot(&pid, SequenceId(5), b"snap")
+        .await
+        .unwrap();
+    store.save_state(&pid, b"state").await.unwrap();
+    let js = js().await;
+    for (kind, code) in [("snapshot", ".s."), ("state", ".d.")] {
+        let subject = store.journal_subject(&pid).replacen(".j.", code, 1);
+        js.publish(subject, "garbage".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let _ = kind;
+    }
+    match store.load_latest_snapshot(&pid).await {
+        Err(PersistError::CorruptSnapshot { persistence_id, .. }) => {
+            assert_eq!(persistence_id, pid)
+        }
+        other => panic!("a damaged snapshot: {other:?}"),
+    }
+    match store.load_state(&pid).await {
+        Err(PersistError::CorruptState { persistence_id, .. }) => assert_eq!(persistence_id, pid),
+        other => panic!("a damaged state: {other:?}"),
+    }
+    // Writing over damage works and reads back.
+    store.save_state(&pid, b"state 2").await.unwrap();
+    assert_eq!(
+        store.load_state(&pid).await.unwrap().as_deref(),
+        Some(b"state 2".as_slice())
+    );
+    store.close().await;
+}
