@@ -1,59 +1,8 @@
 //! The replicated store: [`NatsStorage`], journals, snapshots and durable
 //! state in NATS JetStream streams, replicated by the server's RAFT groups.
 //!
-//! # Layout
-//!
-//! Ids are spread over `shards` streams (`DACTOR_0` .. `DACTOR_7` by
-//! default) by a stable hash, so that millions of ids do not make one
-//! stream's subject index hold millions of entries. Each id owns a journal
-//! subject (one message per batch: a batch is stored whole or not at all,
-//! with no reliance on the server's atomic batches, which arrived in 2.12), a
-//! snapshot subject and a state subject whose last message is the value.
-//! Every message is checksummed and names its id; values above the server's
-//! `max_payload` are written in chunks that the message lists.
-//!
-//! # The fence
-//!
-//! Every write names the stream sequence of the subject's last message it
-//! expects (`Nats-Expected-Last-Subject-Sequence`) and a message id derived
-//! from that expectation (`Nats-Msg-Id`). Of two writers expecting the same
-//! last message, exactly one is stored: the other is refused (it expected a
-//! message that is no longer last) or deduplicated (same id), and is told
-//! [`PersistError::SequenceConflict`]. The message id is what makes this
-//! hold on servers before 2.11, whose replicated streams check the expected
-//! sequence on the leader before proposing a write rather than when applying
-//! it (two writers racing through different nodes were both accepted 118
-//! times in 200 on 2.9.10 without it, never with it;
-//! [`NatsServer::checks_the_fence_when_applying`]). A write whose answer
-//! was lost and that is tried again is recognised by the nonce it carries,
-//! and succeeds.
-//!
-//! A journal only grows at its end: a write at or below the highest
-//! sequence ever written is a conflict, even into a sequence that was never
-//! used. Subjects are never purged to empty (a deletion leaves a marker, a
-//! deleted state a tombstone), since an empty subject would accept a write
-//! expecting nothing.
-//!
-//! # What an acknowledgement means
-//!
-//! An acknowledged write is held by a majority of the stream's replicas
-//! (all of one with `replicas(1)`), in their memory or files, not
-//! necessarily on their disks:
-//!
-//! | server | replicas | survives a process crash of | survives a power loss of |
-//! |---|---|---|---|
-//! | 2.9 | 1 | the node | nothing promised (files flushed every 2 minutes) |
-//! | 2.9 | 3 | any minority; all nodes (the OS has the writes) | nothing promised |
-//! | 2.10+ default | 3 | any minority; all nodes | a minority |
-//! | 2.10+, `sync_interval: always` | 3 | any minority; all nodes | all nodes |
-//!
-//! Run 2.10 or newer with `jetstream { sync_interval: always }` and
-//! `replicas(3)` in production. The store reads the server's version when it
-//! connects ([`NatsStorage::server`]) and logs a warning when the
-//! configuration cannot keep an acknowledged write through a power loss.
-//! Measured on 2.9.10 (this project's machines): a SIGKILL of the stream
-//! leader during appends and a SIGKILL of every node lost no acknowledged
-//! write (the `nats` test target proves both on every CI run).
+//! [`NatsStorage`]'s docs say how: the layout, the fence, and what an
+//! acknowledgement means on each server version.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -419,10 +368,63 @@ async fn open_stream(
 }
 
 /// Journals, snapshots and durable states in NATS JetStream (2.9 or newer),
-/// replicated across a cluster. See the [module docs](self) for the layout,
-/// the fence and what an acknowledgement means on each server version.
+/// one server or replicated across a cluster.
 ///
 /// Cheap to clone: clones share one connection.
+///
+/// # Layout
+///
+/// Ids are spread over `shards` streams (`DACTOR_0` .. `DACTOR_7` by
+/// default) by a stable hash, so that millions of ids do not make one
+/// stream's subject index hold millions of entries. Each id owns a journal
+/// subject (one message per batch: a batch is stored whole or not at all,
+/// with no reliance on the server's atomic batches, which arrived in 2.12), a
+/// snapshot subject and a state subject whose last message is the value.
+/// Every message is checksummed and names its id; values above the server's
+/// `max_payload` are written in chunks that the message lists.
+///
+/// # The fence
+///
+/// Every write names the stream sequence of the subject's last message it
+/// expects (`Nats-Expected-Last-Subject-Sequence`) and a message id derived
+/// from that expectation (`Nats-Msg-Id`). Of two writers expecting the same
+/// last message, exactly one is stored: the other is refused (it expected a
+/// message that is no longer last) or deduplicated (same id), and is told
+/// [`PersistError::SequenceConflict`]. The message id is what makes this
+/// hold on servers before 2.11, whose replicated streams check the expected
+/// sequence on the leader before proposing a write rather than when applying
+/// it (two writers racing through different nodes were both accepted 118
+/// times in 200 on 2.9.10 without it, never with it;
+/// [`NatsServer::checks_the_fence_when_applying`]). A write whose answer
+/// was lost and that is tried again is recognised by the nonce it carries,
+/// and succeeds.
+///
+/// A journal only grows at its end: a write at or below the highest
+/// sequence ever written is a conflict, even into a sequence that was never
+/// used. Subjects are never purged to empty (a deletion leaves a marker, a
+/// deleted state a tombstone), since an empty subject would accept a write
+/// expecting nothing.
+///
+/// # What an acknowledgement means
+///
+/// An acknowledged write is held by a majority of the stream's replicas
+/// (all of one with `replicas(1)`), in their memory or files, not
+/// necessarily on their disks:
+///
+/// | server | replicas | survives a process crash of | survives a power loss of |
+/// |---|---|---|---|
+/// | 2.9 | 1 | the node | nothing promised (files flushed every 2 minutes) |
+/// | 2.9 | 3 | any minority; all nodes (the OS has the writes) | nothing promised |
+/// | 2.10+ default | 3 | any minority; all nodes | a minority |
+/// | 2.10+, `sync_interval: always` | 3 | any minority; all nodes | all nodes |
+///
+/// Run 2.10 or newer with `jetstream { sync_interval: always }` and
+/// `replicas(3)` in production. The store reads the server's version when it
+/// connects ([`NatsStorage::server`]) and logs a warning when the
+/// configuration cannot keep an acknowledged write through a power loss.
+/// Measured on 2.9.10 (this project's machines): a SIGKILL of the stream
+/// leader during appends and a SIGKILL of every node lost no acknowledged
+/// write (the `nats` test target proves both on every CI run).
 ///
 /// # Examples
 ///

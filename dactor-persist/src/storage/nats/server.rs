@@ -33,7 +33,7 @@ impl NatsServer {
     /// sequence when it applies a write, not only on the leader before
     /// proposing it. Before 2.11 two racing writers can both pass that check;
     /// the store then relies on message-id deduplication, which it sets on
-    /// every fenced write (see the [module docs](super)).
+    /// every fenced write (see [`NatsStorage`](super::NatsStorage)).
     pub fn checks_the_fence_when_applying(&self) -> bool {
         self.parsed >= (2, 11, 0)
     }
