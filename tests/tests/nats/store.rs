@@ -28,6 +28,7 @@ pub fn single() -> Vec<Trial> {
             fence_kept,
         ),
         trial("store::damaged_values_are_reported", damaged_values),
+        trial("store::replaced_values_leave_no_chunks", chunks_dropped),
     ]
 }
 
@@ -258,10 +259,81 @@ async fn damaged_values() {
         other => panic!("a damaged state: {other:?}"),
     }
     // Writing over damage works and reads back.
+    store
+        .save_snapshot(&pid, SequenceId(6), b"snap 2")
+        .await
+        .unwrap();
+    let snapshot = store.load_latest_snapshot(&pid).await.unwrap().unwrap();
+    assert_eq!(
+        (snapshot.sequence_id, snapshot.payload.as_slice()),
+        (SequenceId(6), b"snap 2".as_slice())
+    );
     store.save_state(&pid, b"state 2").await.unwrap();
     assert_eq!(
         store.load_state(&pid).await.unwrap().as_deref(),
         Some(b"state 2".as_slice())
+    );
+    store.close().await;
+}
+
+/// A chunked state replaced by a small one (through the same store, which
+/// remembers it wrote chunks) leaves no chunk behind; so does a chunked
+/// snapshot replaced, and deleted.
+async fn chunks_dropped() {
+    let (store, _streams) = fresh().await;
+    let pid = PersistenceId::new("Chunks", "1");
+    let big = vec![3u8; 2 * store.server().max_payload];
+    let stream = js().await.get_stream(store.stream_of(&pid)).await.unwrap();
+    let chunks_of = |code: &str| store.journal_subject(&pid).replacen(".j.", code, 1);
+    let chunks_left = |subject: String| {
+        let stream = stream.clone();
+        async move {
+            stream
+                .get_first_raw_message_by_subject(&subject, 1)
+                .await
+                .is_ok()
+        }
+    };
+    store.save_state(&pid, &big).await.unwrap();
+    assert!(
+        chunks_left(chunks_of(".dc.")).await,
+        "a big state is chunked"
+    );
+    store.save_state(&pid, b"small").await.unwrap();
+    assert!(
+        !chunks_left(chunks_of(".dc.")).await,
+        "the big state's chunks stayed"
+    );
+    assert_eq!(
+        store.load_state(&pid).await.unwrap().as_deref(),
+        Some(b"small".as_slice())
+    );
+
+    store
+        .save_snapshot(&pid, SequenceId(1), &big)
+        .await
+        .unwrap();
+    store
+        .save_snapshot(&pid, SequenceId(2), &big)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .load_latest_snapshot(&pid)
+            .await
+            .unwrap()
+            .unwrap()
+            .payload,
+        big
+    );
+    store
+        .delete_snapshots_before(&pid, SequenceId(3))
+        .await
+        .unwrap();
+    assert!(store.load_latest_snapshot(&pid).await.unwrap().is_none());
+    assert!(
+        !chunks_left(chunks_of(".sc.")).await,
+        "deleted snapshots' chunks stayed"
     );
     store.close().await;
 }

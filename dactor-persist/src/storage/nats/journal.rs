@@ -65,6 +65,7 @@ impl Inner {
             highest: envelope.highest,
             deleted_to: envelope.deleted_to,
             fills: envelope.fills,
+            chunked: false,
         };
         self.remember(&place.subject, head);
         Ok((head, Some(envelope.nonce)))
@@ -118,6 +119,7 @@ impl Inner {
                 highest: head.highest.max(last),
                 deleted_to: head.deleted_to,
                 fills: head.fills.saturating_add(u64::from(fill)),
+                chunked: false,
             };
             let envelope = Envelope {
                 what: What::Events,
@@ -215,8 +217,11 @@ impl Inner {
             }
         }
         // A write into a gap: every record is read (never the runtime's way).
+        // Streamed record by record: only the candidates' bodies are read.
         let mut taken: Option<i64> = None;
-        for record in self.records(pid, place, head, deadline).await? {
+        let mut cursor = self.cursor(place.shard, &place.subject, 1, head.stream_seq, deadline);
+        while let Some((seq, payload)) = cursor.next().await? {
+            let record = record(pid, seq, &payload)?;
             let e = &record.envelope;
             if e.what != What::Events || e.last < lowest || e.first > highest_wanted {
                 continue;

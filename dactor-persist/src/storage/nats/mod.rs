@@ -42,6 +42,8 @@ pub(super) struct Head {
     deleted_to: i64,
     /// How many batches went into gaps below the highest sequence.
     fills: u64,
+    /// For a snapshot or state subject: its value is in chunks.
+    chunked: bool,
 }
 
 impl Head {
@@ -50,6 +52,7 @@ impl Head {
         highest: 0,
         deleted_to: 0,
         fills: 0,
+        chunked: false,
     };
 }
 

@@ -103,16 +103,16 @@ impl Inner {
         })
     }
 
-    /// Removes chunks of values replaced by the one stored at `at`.
+    /// Removes chunks of values replaced by the one stored at `at` (when
+    /// the one replaced `had_chunks`, or ours has: older ones may linger).
     async fn drop_replaced_chunks(
         &self,
         place: &Place,
-        replaced: Option<&Envelope>,
+        had_chunks: bool,
         ours: &Body,
         at: u64,
         deadline: Instant,
     ) -> Result<(), PersistError> {
-        let had_chunks = matches!(replaced.map(|e| &e.body), Some(Body::Chunked { .. }));
         let keep_from = match ours {
             Body::Chunked { chunks, .. } => chunks.iter().map(|c| c.seq).min().unwrap_or(at),
             _ if had_chunks => at,
@@ -144,9 +144,29 @@ impl Inner {
         };
         let allowed = [What::Snapshot, What::SnapshotDeleted];
         for _ in 0..MAX_TRIES {
-            let current = self
-                .current(pid, &place, allowed, deadline, &damaged)
-                .await?;
+            let current = match self.current(pid, &place, allowed, deadline, &damaged).await {
+                Ok(current) => current,
+                // A damaged snapshot is replaced: it could never be loaded.
+                Err(PersistError::CorruptSnapshot { detail, .. }) => {
+                    tracing::warn!(persistence_id = %pid, %detail, "NATS store: replacing a damaged snapshot");
+                    self.last_message(place.shard, &place.subject, deadline)
+                        .await?
+                        .map(|m| Current {
+                            stream_seq: m.sequence,
+                            // Stands for the damaged one; "chunked", so that
+                            // whatever chunks it had are purged after.
+                            envelope: Envelope {
+                                body: Body::Chunked {
+                                    len: 0,
+                                    crc: 0,
+                                    chunks: Vec::new(),
+                                },
+                                ..tombstone(pid, What::SnapshotDeleted, [0; 16])
+                            },
+                        })
+                }
+                Err(e) => return Err(e),
+            };
             if let Some(c) = &current
                 && c.envelope.what == What::Snapshot
                 && c.envelope.highest > seq.0
@@ -171,9 +191,9 @@ impl Inner {
                 .replace(pid, &place, "s", expected, &envelope, deadline)
                 .await?
             {
-                let replaced = current.as_ref().map(|c| &c.envelope);
+                let had_chunks = current.as_ref().is_some_and(|c| is_chunked(&c.envelope));
                 return self
-                    .drop_replaced_chunks(&place, replaced, &body, at, deadline)
+                    .drop_replaced_chunks(&place, had_chunks, &body, at, deadline)
                     .await;
             }
         }
@@ -299,7 +319,7 @@ impl Inner {
                 return self
                     .drop_replaced_chunks(
                         &place,
-                        Some(&current.envelope),
+                        is_chunked(&current.envelope),
                         &Body::None,
                         at,
                         deadline,
@@ -376,7 +396,10 @@ impl Inner {
         envelope: &Envelope,
         deadline: Instant,
     ) -> Result<(), PersistError> {
-        let mut expected = self.cached(&place.subject).map(|h| h.stream_seq);
+        let cached = self.cached(&place.subject);
+        let mut expected = cached.map(|h| h.stream_seq);
+        // Whether the value replaced had chunks, as far as this store knows.
+        let replaced_chunked = cached.is_some_and(|h| h.chunked);
         // Chunks of the state replaced: known only when it was read, so a
         // chunked write (or one after a read) purges them.
         let mut replaced: Option<Envelope> = None;
@@ -397,24 +420,19 @@ impl Inner {
                 .replace(pid, place, "d", expect, envelope, deadline)
                 .await?
             {
+                let chunked = matches!(envelope.body, Body::Chunked { .. });
                 self.remember(
                     &place.subject,
                     super::Head {
                         stream_seq: at,
-                        highest: 0,
-                        deleted_to: 0,
-                        fills: 0,
+                        chunked,
+                        ..super::Head::EMPTY
                     },
                 );
-                if matches!(envelope.body, Body::Chunked { .. }) || replaced.is_some() {
-                    self.drop_replaced_chunks(
-                        place,
-                        replaced.as_ref(),
-                        &envelope.body,
-                        at,
-                        deadline,
-                    )
-                    .await?;
+                let had_chunks = replaced_chunked || replaced.as_ref().is_some_and(is_chunked);
+                if chunked || had_chunks {
+                    self.drop_replaced_chunks(place, had_chunks, &envelope.body, at, deadline)
+                        .await?;
                 }
                 return Ok(());
             }
@@ -450,9 +468,8 @@ impl Inner {
                 &place.subject,
                 super::Head {
                     stream_seq: current.stream_seq,
-                    highest: 0,
-                    deleted_to: 0,
-                    fills: 0,
+                    chunked: matches!(current.envelope.body, Body::Chunked { .. }),
+                    ..super::Head::EMPTY
                 },
             );
             if current.envelope.what == What::StateDeleted {
@@ -499,6 +516,10 @@ impl Inner {
         )
         .await
     }
+}
+
+fn is_chunked(envelope: &Envelope) -> bool {
+    matches!(envelope.body, Body::Chunked { .. })
 }
 
 fn tombstone(pid: &PersistenceId, what: What, nonce: [u8; 16]) -> Envelope {
