@@ -23,6 +23,9 @@
 //!   the oldest still running (`pg_snapshot_xmin`), in (transaction,
 //!   position) order; see `PostgresStorage` for what that costs and where it
 //!   holds.
+//! - **NATS JetStream**: offsets are (stream sequence, index in the record)
+//!   of the store's one stream (`shards(1)`; queries across ids refuse a
+//!   store of several); a stream only appends at its end.
 //!
 //! # Writing what queries read
 //!

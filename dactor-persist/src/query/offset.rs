@@ -37,7 +37,7 @@ impl Offset {
 
     /// An offset from a (transaction, position) pair, ordered by
     /// transaction first (PostgreSQL).
-    #[cfg(any(test, feature = "postgres", feature = "testkit"))]
+    #[cfg(any(test, feature = "postgres", feature = "nats", feature = "testkit"))]
     pub(crate) fn pair(high: i64, low: i64) -> Self {
         let high = u128::from(high.max(0).unsigned_abs());
         let low = u128::from(low.max(0).unsigned_abs());
@@ -51,7 +51,7 @@ impl Offset {
     }
 
     /// The pair of an offset made by [`Offset::pair`].
-    #[cfg(any(test, feature = "postgres"))]
+    #[cfg(any(test, feature = "postgres", feature = "nats"))]
     pub(crate) fn as_pair(self) -> (i64, i64) {
         let high = i64::try_from(self.0 >> 64).unwrap_or(i64::MAX);
         let low = i64::try_from(self.0 & u128::from(u64::MAX)).unwrap_or(i64::MAX);

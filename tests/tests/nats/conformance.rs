@@ -33,11 +33,40 @@ macro_rules! cluster_checks {
     };
 }
 
-/// The checks on the single server.
+macro_rules! query_checks {
+    ($($check:ident),+ $(,)?) => {
+        vec![$(
+            trial(concat!("conformance::single::", stringify!($check)), || async {
+                let (store, streams) = fresh_with(&crate::support::server(), |b| b.shards(1)).await;
+                dactor_persist::testkit::queries::$check(store.clone()).await;
+                store.close().await;
+                drop(streams);
+            }),
+        )+]
+    };
+}
+
+macro_rules! cluster_query_checks {
+    ($($check:ident),+ $(,)?) => {
+        vec![$(
+            cluster_trial(concat!("conformance::cluster::", stringify!($check)), Use::Shared, || async {
+                let (store, streams) =
+                    fresh_with(&cluster_urls(), |b| b.replicas(3).shards(1)).await;
+                dactor_persist::testkit::queries::$check(store.clone()).await;
+                store.close().await;
+                drop(streams);
+            }),
+        )+]
+    };
+}
+
+/// The checks on the single server (the query checks on one shard: queries
+/// across ids need its total order).
 pub fn single() -> Vec<Trial> {
     let mut trials = dactor_persist::__journal_checks!([checks] []);
     trials.extend(dactor_persist::__snapshot_checks!([checks] []));
     trials.extend(dactor_persist::__state_checks!([checks] []));
+    trials.extend(dactor_persist::__query_checks!([query_checks] []));
     trials
 }
 
@@ -46,5 +75,6 @@ pub fn cluster() -> Vec<Trial> {
     let mut trials = dactor_persist::__journal_checks!([cluster_checks] []);
     trials.extend(dactor_persist::__snapshot_checks!([cluster_checks] []));
     trials.extend(dactor_persist::__state_checks!([cluster_checks] []));
+    trials.extend(dactor_persist::__query_checks!([cluster_query_checks] []));
     trials
 }

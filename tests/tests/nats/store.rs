@@ -29,6 +29,10 @@ pub fn single() -> Vec<Trial> {
         ),
         trial("store::damaged_values_are_reported", damaged_values),
         trial("store::replaced_values_leave_no_chunks", chunks_dropped),
+        trial(
+            "store::queries_across_ids_need_one_shard_and_say_so",
+            queries_need_one_shard,
+        ),
     ]
 }
 
@@ -335,5 +339,42 @@ async fn chunks_dropped() {
         !chunks_left(chunks_of(".sc.")).await,
         "deleted snapshots' chunks stayed"
     );
+    store.close().await;
+}
+
+/// On the default eight shards, the events of one id and the list of ids
+/// are read; a query across ids fails, naming the remedy.
+async fn queries_need_one_shard() {
+    use dactor_persist::query::{EventFilter, EventQueries, Offset, ReadJournal};
+    let (store, _streams) = fresh().await;
+    let pid = PersistenceId::new("Sharded", "1");
+    for seq in 1..=3 {
+        store
+            .write_event(&pid, SequenceId(seq), "E", b"x")
+            .await
+            .unwrap();
+    }
+    let journal = ReadJournal::new(store.clone());
+    let mut stream =
+        journal.current_events_by_persistence_id(&pid, SequenceId(1), SequenceId::LAST);
+    let mut events = Vec::new();
+    while let Some(event) = stream.next().await {
+        events.push(event.unwrap());
+    }
+    assert_eq!(events.len(), 3);
+    assert!(events.windows(2).all(|w| w[0].offset < w[1].offset));
+    let ids = journal
+        .current_persistence_ids(Some("Sharded"))
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(ids, std::slice::from_ref(&pid));
+    match store
+        .read_events_after(&EventFilter::All, Offset::START, 10)
+        .await
+    {
+        Err(PersistError::IncompatibleStore(msg)) => assert!(msg.contains(".shards(1)"), "{msg}"),
+        other => panic!("a query across ids on 8 shards: {other:?}"),
+    }
     store.close().await;
 }

@@ -220,7 +220,7 @@ impl Inner {
         // Streamed record by record: only the candidates' bodies are read.
         let mut taken: Option<i64> = None;
         let mut cursor = self.cursor(place.shard, &place.subject, 1, head.stream_seq, deadline);
-        while let Some((seq, payload)) = cursor.next().await? {
+        while let Some(super::scan::Found { seq, payload, .. }) = cursor.next().await? {
             let record = record(pid, seq, &payload)?;
             let e = &record.envelope;
             if e.what != What::Events || e.last < lowest || e.first > highest_wanted {
@@ -249,7 +249,7 @@ impl Inner {
     ) -> Result<Vec<Record>, PersistError> {
         let mut out = Vec::new();
         let mut cursor = self.cursor(place.shard, &place.subject, 1, head.stream_seq, deadline);
-        while let Some((seq, payload)) = cursor.next().await? {
+        while let Some(super::scan::Found { seq, payload, .. }) = cursor.next().await? {
             out.push(record(pid, seq, &payload)?);
         }
         Ok(out)
@@ -339,7 +339,7 @@ impl Inner {
         );
         let mut prev_last = 0i64;
         // The cursor's stream sequences only go up, to the head: this ends.
-        while let Some((seq, payload)) = cursor.next().await? {
+        while let Some(super::scan::Found { seq, payload, .. }) = cursor.next().await? {
             let record = record(pid, seq, &payload)?;
             let next = seq.saturating_add(1);
             let e = &record.envelope;
@@ -491,7 +491,7 @@ impl Inner {
             marker.saturating_sub(1),
             deadline,
         );
-        while let Some((seq, payload)) = cursor.next().await? {
+        while let Some(super::scan::Found { seq, payload, .. }) = cursor.next().await? {
             let Ok(record) = record(pid, seq, &payload) else {
                 // A damaged record is left for reads to report.
                 keep_from = seq;

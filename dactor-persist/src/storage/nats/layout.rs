@@ -177,6 +177,26 @@ pub(super) fn token(id: &str) -> String {
     out
 }
 
+/// The id a spelled-out token names (`None` for a hashed one, or a token
+/// this layout did not make).
+pub(super) fn id_of(token: &str) -> Option<String> {
+    let spelled = token.strip_prefix('i')?;
+    let mut bytes = Vec::with_capacity(spelled.len());
+    let mut rest = spelled.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'~' {
+            let hex = tail.get(..2)?;
+            let value = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+            bytes.push(value);
+            rest = &tail[2..];
+        } else {
+            bytes.push(b);
+            rest = tail;
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
 fn hashed(id: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, id.as_bytes());
     let mut out = String::with_capacity(65);
@@ -225,6 +245,11 @@ mod tests {
             }
         }
         assert_eq!(token("a.b"), "ia~2Eb");
+        for id in ids {
+            assert_eq!(id_of(&token(id)).as_deref(), Some(id), "{id:?}");
+        }
+        assert_eq!(id_of(&token(&"x".repeat(4096))), None);
+        assert_eq!(id_of("i~4"), None);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The replicated store: [`NatsStorage`], journals, snapshots and durable
 //! state in NATS JetStream streams, replicated by the server's RAFT groups.
 //!
-//! [`NatsStorage`]'s docs say how: the layout, the fence, and what an
-//! acknowledgement means on each server version.
+//! [`NatsStorage`]'s docs say how: the layout, the fence, what an
+//! acknowledgement means on each server version, and the read side.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,14 +14,17 @@ use std::time::Duration;
 use async_nats::jetstream;
 use async_nats::jetstream::stream::{Config, DiscardPolicy, RetentionPolicy, StorageType, Stream};
 use async_trait::async_trait;
+use tokio::sync::watch;
 
 use super::JournalBounds;
 use super::{JournalStorage, NewEvent, SharedStoreProvider, SnapshotStorage, StateStorage};
+use crate::query::{EventEnvelope, EventFilter, EventPage, EventQueries, Offset, StatePage};
 use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
 mod io;
 mod journal;
 mod layout;
+mod query;
 mod record;
 mod scan;
 mod server;
@@ -80,9 +83,18 @@ pub(super) struct Inner {
     cache: Mutex<Cache>,
     nonce_key: (u64, u64),
     nonce_count: AtomicU64,
+    /// Bumped after every write of this store: wakes its live queries.
+    commits: watch::Sender<u64>,
+    /// How often a caught-up live query reads again (other processes' writes).
+    poll_interval: Duration,
 }
 
 impl Inner {
+    /// Wakes live queries after a write.
+    fn committed(&self) {
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     fn cache(&self) -> MutexGuard<'_, Cache> {
         // The cache holds no invariant a panic could break mid-way.
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
@@ -160,6 +172,7 @@ pub struct NatsStorageBuilder {
     request_timeout: Duration,
     operation_timeout: Duration,
     duplicate_window: Duration,
+    poll_interval: Duration,
 }
 
 impl NatsStorageBuilder {
@@ -218,6 +231,13 @@ impl NatsStorageBuilder {
     /// again after a lost answer is recognised.
     pub fn duplicate_window(mut self, window: Duration) -> Self {
         self.duplicate_window = window;
+        self
+    }
+
+    /// How often a live query that has caught up reads again, for writes of
+    /// other processes (1 s; this store's own writes wake it at once).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
         self
     }
 
@@ -295,6 +315,8 @@ impl NatsStorageBuilder {
                 cache: Mutex::new(Cache::default()),
                 nonce_key: random_key(),
                 nonce_count: AtomicU64::new(0),
+                commits: watch::channel(0).0,
+                poll_interval: self.poll_interval,
             }),
         })
     }
@@ -485,6 +507,7 @@ impl NatsStorage {
             request_timeout: Duration::from_secs(2),
             operation_timeout: Duration::from_secs(15),
             duplicate_window: Duration::from_secs(120),
+            poll_interval: Duration::from_secs(1),
         }
     }
 
@@ -549,7 +572,9 @@ impl JournalStorage for NatsStorage {
             .iter()
             .map(|&(seq, event_type, payload)| NewEvent::new(seq, event_type, payload))
             .collect();
-        self.inner.append(persistence_id, &events).await
+        self.inner.append(persistence_id, &events).await?;
+        self.inner.committed();
+        Ok(())
     }
 
     async fn write_events(
@@ -557,7 +582,9 @@ impl JournalStorage for NatsStorage {
         persistence_id: &PersistenceId,
         events: &[NewEvent<'_>],
     ) -> Result<(), PersistError> {
-        self.inner.append(persistence_id, events).await
+        self.inner.append(persistence_id, events).await?;
+        self.inner.committed();
+        Ok(())
     }
 
     async fn read_events(
@@ -611,7 +638,9 @@ impl JournalStorage for NatsStorage {
         persistence_id: &PersistenceId,
         to_sequence: SequenceId,
     ) -> Result<(), PersistError> {
-        self.inner.delete_to(persistence_id, to_sequence).await
+        self.inner.delete_to(persistence_id, to_sequence).await?;
+        self.inner.committed();
+        Ok(())
     }
 }
 
@@ -653,7 +682,9 @@ impl StateStorage for NatsStorage {
         persistence_id: &PersistenceId,
         payload: &[u8],
     ) -> Result<(), PersistError> {
-        self.inner.save_state(persistence_id, payload).await
+        self.inner.save_state(persistence_id, payload).await?;
+        self.inner.committed();
+        Ok(())
     }
 
     async fn load_state(
@@ -664,7 +695,73 @@ impl StateStorage for NatsStorage {
     }
 
     async fn delete_state(&self, persistence_id: &PersistenceId) -> Result<(), PersistError> {
-        self.inner.delete_state(persistence_id).await
+        self.inner.delete_state(persistence_id).await?;
+        self.inner.committed();
+        Ok(())
+    }
+}
+
+/// The read side. Events of one id and the list of ids work on any layout;
+/// queries across ids (all events, by entity type, by tag) and state
+/// changes need the total order of one stream, so a store made with
+/// `.shards(1)`: on more shards they fail with
+/// [`PersistError::IncompatibleStore`] saying so. Tags are filtered as the
+/// events are read (JetStream has no index on them), and listing ids lists
+/// every journal subject.
+#[async_trait]
+impl EventQueries for NatsStorage {
+    async fn read_events_after(
+        &self,
+        filter: &EventFilter,
+        after: Offset,
+        max: usize,
+    ) -> Result<EventPage, PersistError> {
+        self.inner.events_after(filter, after, max.max(1)).await
+    }
+
+    async fn event_head(&self) -> Result<Offset, PersistError> {
+        self.inner.event_head().await
+    }
+
+    async fn read_envelopes(
+        &self,
+        persistence_id: &PersistenceId,
+        from: SequenceId,
+        max: usize,
+    ) -> Result<Vec<EventEnvelope>, PersistError> {
+        self.inner.envelopes(persistence_id, from, max.max(1)).await
+    }
+
+    async fn read_persistence_ids(
+        &self,
+        entity_type: Option<&str>,
+        after: Option<&PersistenceId>,
+        max: usize,
+    ) -> Result<Vec<PersistenceId>, PersistError> {
+        self.inner.persistence_ids(entity_type, after, max).await
+    }
+
+    async fn read_state_changes(
+        &self,
+        entity_type: Option<&str>,
+        after: Offset,
+        max: usize,
+    ) -> Result<StatePage, PersistError> {
+        self.inner
+            .state_changes(entity_type, after, max.max(1))
+            .await
+    }
+
+    async fn state_head(&self) -> Result<Offset, PersistError> {
+        self.inner.state_head().await
+    }
+
+    fn watch_commits(&self) -> watch::Receiver<u64> {
+        self.inner.commits.subscribe()
+    }
+
+    fn poll_interval(&self) -> Duration {
+        self.inner.poll_interval
     }
 }
 

@@ -5,7 +5,7 @@
 //! deliveries are gapless and in order (and starts over where it left off
 //! otherwise); the caller checks what the records say.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::consumer::pull::{Ordered, OrderedConfig};
@@ -22,7 +22,16 @@ const SINGLE_GETS: usize = 4;
 /// whether anything is left to read.
 const STALL: Duration = Duration::from_millis(500);
 
-/// Records of one subject, in stream order, up to a stream sequence.
+/// One message a cursor read.
+pub(super) struct Found {
+    pub(super) seq: u64,
+    pub(super) payload: Bytes,
+    /// When the server stored it.
+    pub(super) time: SystemTime,
+}
+
+/// Records of one subject (or of a wildcard of subjects), in stream order,
+/// up to a stream sequence.
 pub(super) struct Cursor<'a> {
     inner: &'a Inner,
     shard: usize,
@@ -73,8 +82,8 @@ impl Inner {
 }
 
 impl Cursor<'_> {
-    /// The next record: its stream sequence and payload; `None` at the end.
-    pub(super) async fn next(&mut self) -> Result<Option<(u64, Bytes)>, crate::PersistError> {
+    /// The next record; `None` at the end.
+    pub(super) async fn next(&mut self) -> Result<Option<Found>, crate::PersistError> {
         if self.next > self.to {
             return Ok(None);
         }
@@ -84,7 +93,11 @@ impl Cursor<'_> {
                 .inner
                 .next_message(self.shard, self.subject, self.next, self.deadline)
                 .await?;
-            return Ok(self.take(found.map(|m| (m.sequence, m.payload))));
+            return Ok(self.take(found.map(|m| Found {
+                seq: m.sequence,
+                payload: m.payload,
+                time: SystemTime::from(m.time),
+            })));
         }
         if self.consumer.is_none() {
             let opened = open(
@@ -112,8 +125,8 @@ impl Cursor<'_> {
             let wait = STALL.min(self.deadline - now);
             match tokio::time::timeout(wait, messages.next()).await {
                 Ok(Some(Ok(message))) => {
-                    let seq = match message.info() {
-                        Ok(info) => info.stream_sequence,
+                    let (seq, time) = match message.info() {
+                        Ok(info) => (info.stream_sequence, SystemTime::from(info.published)),
                         Err(e) => {
                             return Err(self.inner.unavailable(
                                 "reading records",
@@ -126,7 +139,7 @@ impl Cursor<'_> {
                         continue; // delivered again after the consumer started over
                     }
                     let payload = message.payload.clone();
-                    return Ok(self.take(Some((seq, payload))));
+                    return Ok(self.take(Some(Found { seq, payload, time })));
                 }
                 Ok(Some(Err(e))) => {
                     tracing::debug!(subject = self.subject, error = %e, "NATS store: consumer error");
@@ -157,11 +170,11 @@ impl Cursor<'_> {
     }
 
     /// Moves past `found`, or to the end when there is none within range.
-    fn take(&mut self, found: Option<(u64, Bytes)>) -> Option<(u64, Bytes)> {
+    fn take(&mut self, found: Option<Found>) -> Option<Found> {
         match found {
-            Some((seq, payload)) if seq >= self.next && seq <= self.to => {
-                self.next = seq.saturating_add(1);
-                Some((seq, payload))
+            Some(found) if found.seq >= self.next && found.seq <= self.to => {
+                self.next = found.seq.saturating_add(1);
+                Some(found)
             }
             _ => {
                 self.next = self.to.saturating_add(1);
