@@ -176,6 +176,39 @@ async fn step_down(stream: &str, from: usize) -> usize {
     }
 }
 
+/// How many journal records the stream holds beyond the events read back:
+/// writes the server stored twice (read once; see `NatsStorage`).
+async fn stored_twice(store: &NatsStorage, acks: &Acks) -> u64 {
+    use futures_util::StreamExt;
+    let client = raw_client(&cluster_urls()).await.expect("raw client");
+    let js = async_nats::jetstream::new(client);
+    let stream = js
+        .get_stream(&store.stream_names()[0])
+        .await
+        .expect("stream");
+    let any = acks.lock().unwrap().keys().next().cloned();
+    let Some(pid) = any else { return 0 };
+    let subject = store.journal_subject(&pid);
+    let wildcard = format!("{}*", &subject[..subject.rfind('.').map_or(0, |i| i + 1)]);
+    let mut records = 0u64;
+    let mut subjects = stream
+        .info_with_subjects(&wildcard)
+        .await
+        .expect("subjects");
+    while let Some(Ok((_, count))) = subjects.next().await {
+        records += count as u64;
+    }
+    let mut events = 0u64;
+    let ids: Vec<PersistenceId> = acks.lock().unwrap().keys().cloned().collect();
+    for pid in ids {
+        events += store
+            .read_events(&pid, SequenceId(1))
+            .await
+            .map_or(0, |e| e.len() as u64);
+    }
+    records.saturating_sub(events)
+}
+
 /// Every acknowledged event is there, once, with its payload, in a journal
 /// without gaps; read under each node's leadership in turn.
 async fn verify_on_every_node(store: &NatsStorage, acks: &Acks) {
@@ -258,8 +291,10 @@ async fn leader_killed() {
     verify_on_every_node(&store, &acks).await;
     eprintln!(
         "leader killed: {} acknowledged ({at_kill} before the kill of node {victim}), none lost, \
-         first acknowledgement {failover:?} after the kill",
-        acked(&acks)
+         first acknowledgement {failover:?} after the kill; {} writes stored twice by the \
+         server (read once)",
+        acked(&acks),
+        stored_twice(&store, &acks).await
     );
     store.close().await;
     stale.close().await;
@@ -288,8 +323,10 @@ async fn all_killed() {
     }
     verify_on_every_node(&store, &acks).await;
     eprintln!(
-        "every node killed: {at_kill} acknowledged before the kill, {} in all, none lost",
-        acked(&acks)
+        "every node killed: {at_kill} acknowledged before the kill, {} in all, none lost; \
+         {} writes stored twice by the server (read once)",
+        acked(&acks),
+        stored_twice(&store, &acks).await
     );
     store.close().await;
 }

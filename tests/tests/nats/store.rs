@@ -11,7 +11,9 @@ use dactor_persist::{
 use dactor_persist_tests::journaled::Journaled;
 use libtest_mimic::Trial;
 
-use crate::support::{Streams, builder, fresh, raw_client, server, trial, unique_prefix};
+use crate::support::{
+    Streams, builder, fresh, fresh_with, raw_client, server, trial, unique_prefix,
+};
 
 pub fn single() -> Vec<Trial> {
     vec![
@@ -29,6 +31,7 @@ pub fn single() -> Vec<Trial> {
         ),
         trial("store::damaged_values_are_reported", damaged_values),
         trial("store::replaced_values_leave_no_chunks", chunks_dropped),
+        trial("store::a_write_stored_twice_reads_once", stored_twice),
         trial(
             "store::queries_across_ids_need_one_shard_and_say_so",
             queries_need_one_shard,
@@ -376,5 +379,110 @@ async fn queries_need_one_shard() {
         Err(PersistError::IncompatibleStore(msg)) => assert!(msg.contains(".shards(1)"), "{msg}"),
         other => panic!("a query across ids on 8 shards: {other:?}"),
     }
+    store.close().await;
+}
+
+/// A write the server stored twice (what a server before 2.11 can do when a
+/// write in flight during a leader change is tried again; seen here once in
+/// three whole-cluster SIGKILLs) reads once, through the journal and the
+/// queries; two different events at one sequence are an error naming both.
+async fn stored_twice() {
+    use dactor_persist::query::{EventFilter, EventQueries, Offset};
+    let (store, _streams) = fresh_with(&server(), |b| b.shards(1)).await;
+    let pid = PersistenceId::new("Twice", "1");
+    for seq in 1..=3 {
+        store
+            .write_event(&pid, SequenceId(seq), "E", format!("e{seq}").as_bytes())
+            .await
+            .unwrap();
+    }
+    let js = js().await;
+    let subject = store.journal_subject(&pid);
+    let stream = js.get_stream(store.stream_of(&pid)).await.unwrap();
+    let last = stream
+        .get_last_raw_message_by_subject(&subject)
+        .await
+        .unwrap();
+    // The same record again, as the server would store a retried write.
+    js.publish(subject.clone(), last.payload.clone())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    store
+        .write_event(&pid, SequenceId(4), "E", b"e4")
+        .await
+        .unwrap();
+    let seqs = |events: Vec<dactor_persist::JournalEntry>| {
+        events.iter().map(|e| e.sequence_id.0).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        seqs(store.read_events(&pid, SequenceId(1)).await.unwrap()),
+        [1, 2, 3, 4]
+    );
+    assert_eq!(
+        seqs(
+            store
+                .read_events_page(&pid, SequenceId(3), 1)
+                .await
+                .unwrap()
+        ),
+        [3]
+    );
+    let mut actor = Journaled::new(pid.clone(), "n", Journaled::retrying());
+    recover_event_sourced(&mut actor, &*store, &*store)
+        .await
+        .unwrap();
+    assert_eq!((actor.applied, actor.seq), (4, SequenceId(4)));
+    let by_id = store
+        .read_envelopes(&pid, SequenceId(1), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        by_id.iter().map(|e| e.sequence_id.0).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    let all = store
+        .read_events_after(&EventFilter::All, Offset::START, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        all.events
+            .iter()
+            .map(|e| e.sequence_id.0)
+            .collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+
+    // Another writer's event 4 for the same id (from a store of its own),
+    // stored beside ours: two different events at 4.
+    let (rival, _rival_streams) = fresh_with(&server(), |b| b.shards(1)).await;
+    for seq in 1..=4 {
+        rival
+            .write_event(&pid, SequenceId(seq), "E", b"rival")
+            .await
+            .unwrap();
+    }
+    let rival_stream = js.get_stream(rival.stream_of(&pid)).await.unwrap();
+    let theirs = rival_stream
+        .get_last_raw_message_by_subject(&rival.journal_subject(&pid))
+        .await
+        .unwrap();
+    js.publish(subject, theirs.payload.clone())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    match store.read_events(&pid, SequenceId(1)).await {
+        Err(PersistError::CorruptEntry {
+            sequence_id,
+            detail,
+        }) => {
+            assert_eq!(sequence_id, SequenceId(4));
+            assert!(detail.contains("two different events"), "{detail}");
+        }
+        other => panic!("two different events at 4: {other:?}"),
+    }
+    rival.close().await;
     store.close().await;
 }

@@ -31,6 +31,7 @@ use crate::{PersistError, PersistenceId, SequenceId};
 const MAX_FENCE_TRIES: usize = 64;
 
 /// A record of a journal, read back and checked.
+#[derive(Clone)]
 struct Record {
     stream_seq: u64,
     envelope: Envelope,
@@ -338,6 +339,9 @@ impl Inner {
             deadline,
         );
         let mut prev_last = 0i64;
+        // The previous batch record, and its events once decoded: a record
+        // that repeats it is a write the server stored twice.
+        let mut prev: Option<(Record, Option<Vec<StoredEvent>>)> = None;
         // The cursor's stream sequences only go up, to the head: this ends.
         while let Some(super::scan::Found { seq, payload, .. }) = cursor.next().await? {
             let record = record(pid, seq, &payload)?;
@@ -346,23 +350,43 @@ impl Inner {
             if e.what == What::Deleted {
                 continue;
             }
+            let last = e.last;
+            let mut decoded = None;
+            let mut repeated_upto = 0i64;
             if e.first <= prev_last {
-                return Err(PersistError::CorruptEntry {
-                    sequence_id: SequenceId(e.first),
-                    detail: format!(
-                        "the journal of `{pid}`: the record at stream sequence {} starts at {}, \
-                         not after the previous record's {prev_last}, and the journal says no \
-                         batch went into a gap",
-                        record.stream_seq, e.first
-                    ),
-                });
+                let events = self
+                    .events_of(pid, &place, record.clone(), deadline)
+                    .await?;
+                let before = match prev.take() {
+                    Some((_, Some(events))) => events,
+                    Some((earlier, None)) => self.events_of(pid, &place, earlier, deadline).await?,
+                    None => Vec::new(),
+                };
+                repeats(pid, &events, &before, prev_last, seq)?;
+                decoded = Some(events);
+                repeated_upto = prev_last;
             }
-            prev_last = e.last;
-            if e.last < from {
+            prev_last = prev_last.max(last);
+            if last < from && decoded.is_none() {
+                prev = Some((record, None));
                 continue;
             }
-            let events = self.events_of(pid, &place, record, deadline).await?;
-            out.extend(events.into_iter().filter(|e| e.entry.sequence_id.0 >= from));
+            let events = match decoded {
+                Some(events) => events,
+                None => {
+                    self.events_of(pid, &place, record.clone(), deadline)
+                        .await?
+                }
+            };
+            out.extend(
+                events
+                    .iter()
+                    .filter(|e| {
+                        e.entry.sequence_id.0 > repeated_upto && e.entry.sequence_id.0 >= from
+                    })
+                    .cloned(),
+            );
+            prev = Some((record, Some(events)));
             if out.len() >= max {
                 self.hint_next(&place.subject, prev_last.saturating_add(1), next);
                 break;
@@ -390,19 +414,15 @@ impl Inner {
             let events = self.events_of(pid, place, record, deadline).await?;
             out.extend(events.into_iter().filter(|e| e.entry.sequence_id.0 >= from));
         }
+        // Stable: of a write stored twice, the first copy stays.
         out.sort_by_key(|e| e.entry.sequence_id);
         if let Some(pair) = out
             .windows(2)
-            .find(|w| w[0].entry.sequence_id == w[1].entry.sequence_id)
+            .find(|w| w[0].entry.sequence_id == w[1].entry.sequence_id && w[0] != w[1])
         {
-            return Err(PersistError::CorruptEntry {
-                sequence_id: pair[0].entry.sequence_id,
-                detail: format!(
-                    "the journal of `{pid}` holds sequence {} in two records",
-                    pair[0].entry.sequence_id.0
-                ),
-            });
+            return Err(two_writes(pid, pair[0].entry.sequence_id.0, None));
         }
+        out.dedup();
         Ok(out)
     }
 
@@ -519,6 +539,48 @@ impl Inner {
             .await?;
         self.forget_hints(&place.subject);
         Ok(())
+    }
+}
+
+/// Checks that the events of the record at stream sequence `at` up to
+/// `upto` repeat those of the record before it (`before`): a write the
+/// server stored twice. On servers before 2.11 a write in flight during a
+/// leader change and its retry can both be stored (the expected sequence is
+/// checked before proposing, not when applying; the message id's
+/// deduplication is rebuilt from applied messages only). A repeat of the
+/// same events is the same write, read once; different events are two
+/// writers' and nothing can tell which is right.
+fn repeats(
+    pid: &PersistenceId,
+    events: &[StoredEvent],
+    before: &[StoredEvent],
+    upto: i64,
+    at: u64,
+) -> Result<(), PersistError> {
+    for event in events.iter().filter(|e| e.entry.sequence_id.0 <= upto) {
+        let seq = event.entry.sequence_id;
+        let same = before
+            .binary_search_by_key(&seq, |e| e.entry.sequence_id)
+            .is_ok_and(|i| before[i] == *event);
+        if !same {
+            return Err(two_writes(pid, seq.0, Some(at)));
+        }
+    }
+    Ok(())
+}
+
+/// Two different events were stored at `seq`.
+fn two_writes(pid: &PersistenceId, seq: i64, at: Option<u64>) -> PersistError {
+    let place = at.map_or(String::new(), |at| {
+        format!(" (the second at stream sequence {at})")
+    });
+    PersistError::CorruptEntry {
+        sequence_id: SequenceId(seq),
+        detail: format!(
+            "the journal of `{pid}` holds two different events at sequence {seq}{place}: two \
+             writers were both accepted (a NATS server before 2.11 can accept both during a \
+             leader change), and nothing tells which is right"
+        ),
     }
 }
 

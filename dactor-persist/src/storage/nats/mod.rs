@@ -424,11 +424,23 @@ async fn open_stream(
 /// was lost and that is tried again is recognised by the nonce it carries,
 /// and succeeds.
 ///
-/// A journal only grows at its end: a write at or below the highest
-/// sequence ever written is a conflict, even into a sequence that was never
-/// used. Subjects are never purged to empty (a deletion leaves a marker, a
-/// deleted state a tombstone), since an empty subject would accept a write
-/// expecting nothing.
+/// What the message id cannot close on 2.9 and 2.10: when the stream's
+/// leader changes while a write is in flight, the new leader can accept a
+/// second write with the same expectation before it has applied the first
+/// (its deduplication is rebuilt from applied messages only). Seen here once
+/// in three runs of SIGKILLing every node of the cluster under load, as a
+/// retried write stored twice. Reads never return a wrong journal for it: a
+/// record that repeats the events of the one before is the same write,
+/// read once; two different events at one sequence fail the read with
+/// [`PersistError::CorruptEntry`] saying so. Servers from 2.11 check the
+/// expectation when applying.
+///
+/// Writes at the end of a journal need one request. A write below its
+/// highest sequence (into a gap, never the runtime's way) reads the journal
+/// to find whether the sequences are free, and marks the journal so that
+/// later reads sort it. Subjects are never purged to empty (a deletion
+/// leaves a marker, a deleted state a tombstone), since an empty subject
+/// would accept a write expecting nothing.
 ///
 /// # What an acknowledgement means
 ///

@@ -97,12 +97,21 @@ impl Inner {
         let mut out: Vec<EventEnvelope> = Vec::new();
         let mut deleted: HashMap<PersistenceId, i64> = HashMap::new();
         let mut full_at: Option<Offset> = None;
+        // The events met in this page, by id and sequence: a write the
+        // server stored twice meets one of them again (see `read_events`).
+        let mut met: HashMap<(PersistenceId, i64), EventEnvelope> = HashMap::new();
         while let Some(found) = cursor.next().await? {
             let Some(events) = self.record_events(&found, &mut deleted, deadline).await? else {
                 continue;
             };
             for (index, mut envelope) in events.into_iter().enumerate() {
                 let index = index as i64;
+                let key = (envelope.persistence_id.clone(), envelope.sequence_id.0);
+                if let Some(earlier) = met.get(&key) {
+                    repeat_of(std::slice::from_ref(earlier), &envelope)?;
+                    continue;
+                }
+                met.insert(key, envelope.clone());
                 if found.seq == from && skip_to.is_some_and(|skip| index <= skip) {
                     continue;
                 }
@@ -222,13 +231,22 @@ impl Inner {
         }
         let mut cursor = self.cursor(place.shard, &place.subject, 1, head.stream_seq, deadline);
         let mut deleted = HashMap::from([(pid.clone(), head.deleted_to)]);
-        let mut out = Vec::new();
+        let mut out: Vec<EventEnvelope> = Vec::new();
+        let mut upto = 0i64;
         while let Some(found) = cursor.next().await? {
             let Some(events) = self.record_events(&found, &mut deleted, deadline).await? else {
                 continue;
             };
             for (index, mut envelope) in events.into_iter().enumerate() {
-                if envelope.sequence_id.0 < from {
+                let seq = envelope.sequence_id.0;
+                if seq <= upto {
+                    // A write the server stored twice (see `read_events`):
+                    // read once when it repeats, an error when it differs.
+                    repeat_of(&out, &envelope)?;
+                    continue;
+                }
+                upto = seq;
+                if seq < from {
                     continue;
                 }
                 envelope.offset = Offset::pair(to_i64(found.seq), index as i64);
@@ -358,6 +376,37 @@ impl Inner {
             out,
             full_at.unwrap_or_else(|| horizon(last)),
         ))
+    }
+}
+
+/// Checks that `envelope` repeats the event of its id and sequence already
+/// in `out` (when it is there: an event filtered out or on an earlier page
+/// cannot be compared, and is skipped).
+fn repeat_of(out: &[EventEnvelope], envelope: &EventEnvelope) -> Result<(), PersistError> {
+    let earlier = out.iter().rev().find(|e| {
+        e.persistence_id == envelope.persistence_id && e.sequence_id == envelope.sequence_id
+    });
+    match earlier {
+        Some(e)
+            if (&e.event_type, &e.payload, &e.tags, &e.metadata)
+                != (
+                    &envelope.event_type,
+                    &envelope.payload,
+                    &envelope.tags,
+                    &envelope.metadata,
+                ) =>
+        {
+            Err(PersistError::CorruptEntry {
+                sequence_id: envelope.sequence_id,
+                detail: format!(
+                    "the journal of `{}` holds two different events at sequence {}: two writers \
+                     were both accepted (a NATS server before 2.11 can accept both during a \
+                     leader change), and nothing tells which is right",
+                    envelope.persistence_id, envelope.sequence_id.0
+                ),
+            })
+        }
+        _ => Ok(()),
     }
 }
 

@@ -45,16 +45,7 @@ pub(super) struct Cursor<'a> {
 
 impl Drop for Cursor<'_> {
     fn drop(&mut self) {
-        // The server would drop the idle consumer after 30 s; ask now, in
-        // the background, so that many recoveries do not pile them up.
-        if let Some((_, name)) = self.consumer.take()
-            && let Ok(handle) = tokio::runtime::Handle::try_current()
-        {
-            let stream = self.inner.streams[self.shard].clone();
-            handle.spawn(async move {
-                let _ = stream.delete_consumer(&name).await;
-            });
-        }
+        self.retire();
     }
 }
 
@@ -155,17 +146,37 @@ impl Cursor<'_> {
                     ));
                 }
                 Err(_silent) => {
-                    // Nothing more to deliver, or slow: ask the leader.
+                    // Nothing more to deliver, or a consumer that stalled
+                    // (seen after every node of a cluster restarted): ask
+                    // the leader, and go on from its answer with a new
+                    // consumer later.
                     let left = self
                         .inner
                         .next_message(self.shard, self.subject, self.next, self.deadline)
                         .await?;
-                    if left.is_none_or(|m| m.sequence > self.to) {
-                        self.next = self.to.saturating_add(1);
-                        return Ok(None);
-                    }
+                    self.retire();
+                    self.gets_left = SINGLE_GETS;
+                    return Ok(self.take(left.map(|m| Found {
+                        seq: m.sequence,
+                        payload: m.payload,
+                        time: SystemTime::from(m.time),
+                    })));
                 }
             }
+        }
+    }
+
+    /// Drops the consumer, and asks the server to delete it in the
+    /// background (it would drop the idle consumer after 30 s; many
+    /// recoveries would pile them up meanwhile).
+    fn retire(&mut self) {
+        if let Some((_, name)) = self.consumer.take()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            let stream = self.inner.streams[self.shard].clone();
+            handle.spawn(async move {
+                let _ = stream.delete_consumer(&name).await;
+            });
         }
     }
 
