@@ -46,6 +46,22 @@ macro_rules! query_checks {
     };
 }
 
+macro_rules! projection_checks {
+    ($($check:ident),+ $(,)?) => {
+        vec![$(
+            trial(concat!("conformance::single::", stringify!($check)), || async {
+                let (store, streams) = fresh_with(&crate::support::server(), |b| {
+                    b.shards(1).lease_ttl(std::time::Duration::from_secs(3))
+                })
+                .await;
+                dactor_persist::testkit::projections::$check(store.clone()).await;
+                store.close().await;
+                drop(streams);
+            }),
+        )+]
+    };
+}
+
 macro_rules! cluster_query_checks {
     ($($check:ident),+ $(,)?) => {
         vec![$(
@@ -67,6 +83,7 @@ pub fn single() -> Vec<Trial> {
     trials.extend(dactor_persist::__snapshot_checks!([checks] []));
     trials.extend(dactor_persist::__state_checks!([checks] []));
     trials.extend(dactor_persist::__query_checks!([query_checks] []));
+    trials.extend(dactor_persist::__projection_checks!([projection_checks] []));
     trials
 }
 

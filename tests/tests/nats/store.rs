@@ -33,6 +33,10 @@ pub fn single() -> Vec<Trial> {
         trial("store::replaced_values_leave_no_chunks", chunks_dropped),
         trial("store::a_write_stored_twice_reads_once", stored_twice),
         trial(
+            "store::a_lease_whose_holder_went_away_expires",
+            lease_expires,
+        ),
+        trial(
             "store::queries_across_ids_need_one_shard_and_say_so",
             queries_need_one_shard,
         ),
@@ -485,4 +489,57 @@ async fn stored_twice() {
     }
     rival.close().await;
     store.close().await;
+}
+
+/// A projection's lease held by a store that went away (its connection
+/// closed, as in a crash: nothing released it) is free again once its time
+/// to live passes, and the old holder knows it lost it.
+async fn lease_expires() {
+    use dactor_persist::projection::ProjectionStore;
+    use std::time::{Duration, Instant};
+    let ttl = Duration::from_secs(2);
+    let (holder, _streams) = fresh_with(&server(), |b| b.shards(1).lease_ttl(ttl)).await;
+    let first = &holder.stream_names()[0];
+    let prefix = first.strip_suffix("_0").unwrap_or(first).to_owned();
+    let other = builder(&server(), &prefix)
+        .shards(1)
+        .lease_ttl(ttl)
+        .connect()
+        .await
+        .unwrap();
+    let lease = holder.try_lease("p").await.unwrap().expect("a free lease");
+    assert!(other.try_lease("p").await.unwrap().is_none(), "taken twice");
+    // The holder renews it: still taken after more than its time to live.
+    tokio::time::sleep(ttl + Duration::from_millis(500)).await;
+    assert!(lease.is_held());
+    assert!(
+        other.try_lease("p").await.unwrap().is_none(),
+        "taken while renewed"
+    );
+    holder.close().await;
+    let started = Instant::now();
+    let taken = loop {
+        if let Some(lease) = other.try_lease("p").await.unwrap() {
+            break lease;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the lease of a holder gone stayed taken"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(taken.is_held());
+    let waited = started.elapsed();
+    // The old holder's guard learns it within a time to live of failing.
+    let lost_by = Instant::now() + ttl * 3;
+    while lease.is_held() {
+        assert!(
+            Instant::now() < lost_by,
+            "the old holder still believes it holds the lease"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("lease: free {waited:?} after its holder went away (time to live {ttl:?})");
+    drop(taken);
+    other.close().await;
 }

@@ -32,6 +32,8 @@ pub(super) enum Kind {
     Journal,
     Snapshot,
     State,
+    /// A projection's record (the "id" is the projection's name).
+    Projection,
 }
 
 impl Kind {
@@ -40,6 +42,7 @@ impl Kind {
             Kind::Journal => "j",
             Kind::Snapshot => "s",
             Kind::State => "d",
+            Kind::Projection => "p",
         }
     }
 
@@ -48,6 +51,7 @@ impl Kind {
             Kind::Journal => "jc",
             Kind::Snapshot => "sc",
             Kind::State => "dc",
+            Kind::Projection => "pc",
         }
     }
 }
@@ -117,6 +121,16 @@ impl Layout {
     /// The subjects the stream of `shard` takes.
     pub(super) fn stream_subjects(&self, shard: usize) -> String {
         format!("{}.{shard}.>", self.subject_prefix)
+    }
+
+    /// The stream of projection leases, whose messages expire.
+    pub(super) fn lease_stream(&self) -> String {
+        format!("{}_LEASES", self.stream_prefix)
+    }
+
+    /// The subject of the lease of projection `name` (its token as an id's).
+    pub(super) fn lease_subject(&self, name: &str) -> String {
+        format!("{}.lease.{}", self.subject_prefix, token(name))
     }
 
     /// The description a stream of this layout carries; checked at connect.

@@ -24,6 +24,7 @@ use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry
 mod io;
 mod journal;
 mod layout;
+mod projection;
 mod query;
 mod record;
 mod scan;
@@ -75,6 +76,9 @@ pub(super) struct Inner {
     js: jetstream::Context,
     client: async_nats::Client,
     streams: Vec<Stream>,
+    /// The stream of projection leases (messages expire after `lease_ttl`).
+    leases: Stream,
+    lease_ttl: Duration,
     layout: Layout,
     server: NatsServer,
     op_timeout: Duration,
@@ -173,6 +177,7 @@ pub struct NatsStorageBuilder {
     operation_timeout: Duration,
     duplicate_window: Duration,
     poll_interval: Duration,
+    lease_ttl: Duration,
 }
 
 impl NatsStorageBuilder {
@@ -231,6 +236,14 @@ impl NatsStorageBuilder {
     /// again after a lost answer is recognised.
     pub fn duplicate_window(mut self, window: Duration) -> Self {
         self.duplicate_window = window;
+        self
+    }
+
+    /// How long a projection's lease outlives its holder (10 s): a holder
+    /// renews it every third of that; one that crashed frees it within
+    /// about this long.
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
         self
     }
 
@@ -298,6 +311,7 @@ impl NatsStorageBuilder {
                 open_stream(&js, &layout, shard, self.replicas, self.duplicate_window).await?,
             );
         }
+        let leases = open_lease_stream(&js, &layout, self.replicas, self.lease_ttl).await?;
         // Room for the envelope, its id and the headers beside the body.
         let chunk_size = info.max_payload.saturating_sub(8 * 1024).max(4 * 1024);
         if let Some(warning) = server.durability_warning(self.replicas) {
@@ -308,6 +322,8 @@ impl NatsStorageBuilder {
                 js,
                 client,
                 streams,
+                leases,
+                lease_ttl: self.lease_ttl,
                 layout,
                 server,
                 op_timeout: self.operation_timeout,
@@ -388,6 +404,45 @@ async fn open_stream(
             asked = replicas,
             "NATS store: the stream keeps its replica count; change it with the nats tool"
         );
+    }
+    Ok(stream)
+}
+
+/// Opens (or creates) the stream of projection leases, whose messages
+/// expire after `ttl`.
+async fn open_lease_stream(
+    js: &jetstream::Context,
+    layout: &Layout,
+    replicas: usize,
+    ttl: Duration,
+) -> Result<Stream, PersistError> {
+    let name = layout.lease_stream();
+    let subjects = format!("{}.lease.*", layout.subject_prefix);
+    let config = Config {
+        name: name.clone(),
+        subjects: vec![subjects.clone()],
+        description: Some(format!(
+            "dactor-persist projection leases, layout {}",
+            layout::LAYOUT_VERSION
+        )),
+        storage: StorageType::File,
+        num_replicas: replicas.max(1),
+        max_age: ttl,
+        allow_rollup: true,
+        ..Default::default()
+    };
+    let stream = js.get_or_create_stream(config).await.map_err(|e| {
+        PersistError::StorageUnavailable(format!(
+            "NATS store: cannot open or create stream `{name}`: {e}"
+        ))
+    })?;
+    let found = &stream.cached_info().config;
+    if found.subjects != [subjects.clone()] || found.max_age != ttl {
+        return Err(PersistError::IncompatibleStore(format!(
+            "NATS store: stream `{name}` exists with subjects {:?} and a message age of {:?}; \
+             this store expects {subjects:?} and {ttl:?} (the lease time to live)",
+            found.subjects, found.max_age
+        )));
     }
     Ok(stream)
 }
@@ -520,6 +575,7 @@ impl NatsStorage {
             operation_timeout: Duration::from_secs(15),
             duplicate_window: Duration::from_secs(120),
             poll_interval: Duration::from_secs(1),
+            lease_ttl: Duration::from_secs(10),
         }
     }
 
@@ -528,11 +584,14 @@ impl NatsStorage {
         &self.inner.server
     }
 
-    /// The names of the streams holding the data, one per shard.
+    /// The names of the streams the store uses: one per shard, then the
+    /// stream of projection leases.
     pub fn stream_names(&self) -> Vec<String> {
-        (0..self.inner.layout.shards as usize)
+        let mut names: Vec<String> = (0..self.inner.layout.shards as usize)
             .map(|s| self.inner.layout.stream_name(s))
-            .collect()
+            .collect();
+        names.push(self.inner.layout.lease_stream());
+        names
     }
 
     /// The stream holding the records of `persistence_id`.

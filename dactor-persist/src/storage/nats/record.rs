@@ -34,6 +34,10 @@ pub(super) enum What {
     State = 5,
     /// The durable state was deleted.
     StateDeleted = 6,
+    /// A projection's record (offset, pause, source).
+    Projection = 7,
+    /// A projection's lease, taken or renewed.
+    Lease = 8,
 }
 
 impl What {
@@ -45,6 +49,8 @@ impl What {
             4 => What::SnapshotDeleted,
             5 => What::State,
             6 => What::StateDeleted,
+            7 => What::Projection,
+            8 => What::Lease,
             _ => return None,
         })
     }

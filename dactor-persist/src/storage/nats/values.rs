@@ -21,15 +21,15 @@ use crate::{PersistError, PersistenceId, SequenceId, SnapshotEntry};
 const MAX_TRIES: usize = 64;
 
 /// The last value of a subject, decoded.
-struct Current {
-    stream_seq: u64,
-    envelope: Envelope,
+pub(super) struct Current {
+    pub(super) stream_seq: u64,
+    pub(super) envelope: Envelope,
 }
 
 impl Inner {
     /// The last message of `place`, checked to belong to `pid` and to be one
     /// of `allowed`; the error is the caller's `damaged(detail)`.
-    async fn current(
+    pub(super) async fn current(
         &self,
         pid: &PersistenceId,
         place: &Place,
@@ -59,7 +59,7 @@ impl Inner {
     /// Writes `envelope` as the subject's only value, expecting its last
     /// message at `expected`. `Ok(Some(at))` when stored (by this call or an
     /// earlier try of it), `Ok(None)` when the subject moved: read it again.
-    async fn replace(
+    pub(super) async fn replace(
         &self,
         pid: &PersistenceId,
         place: &Place,
