@@ -39,6 +39,8 @@ struct Sizes {
     events_per_actor: usize,
     replay_events: i64,
     replay_batch: i64,
+    /// Ids written once each, for the server's memory per id.
+    ids: usize,
 }
 
 const FULL: Sizes = Sizes {
@@ -47,6 +49,7 @@ const FULL: Sizes = Sizes {
     events_per_actor: 100,
     replay_events: 1_000_000,
     replay_batch: 10_000,
+    ids: 200_000,
 };
 
 /// `--quick`: every scenario, small (CI); its figures mean nothing.
@@ -56,6 +59,7 @@ const QUICK: Sizes = Sizes {
     events_per_actor: 5,
     replay_events: 2_000,
     replay_batch: 500,
+    ids: 1_000,
 };
 
 /// The cluster's client ports (`tests/nats-cluster/n*.conf`).
@@ -75,6 +79,7 @@ fn main() -> Result<()> {
     runtime.block_on(async {
         let mut table = Table::default();
         let version = run(&single, 1, runs, sizes, &mut table).await?;
+        subject_memory(&single, sizes.ids, &mut table).await?;
         let mut header = format!("NATS {version}: one server (127.0.0.1:4222), one replica");
         if cluster.is_some() {
             run(CLUSTER, 3, runs, sizes, &mut table).await?;
@@ -86,6 +91,85 @@ fn main() -> Result<()> {
         table.print(runs);
         Ok(())
     })
+}
+
+/// The single server's resident memory, when its process can be found
+/// (the `nats-server` listening on port 4222 of this machine).
+fn server_rss() -> Option<u64> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains("nats-server") && cmdline.contains("4222") && !cmdline.contains("-c ") {
+            let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+            let kib: u64 = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))?
+                .trim()
+                .trim_end_matches(" kB")
+                .trim()
+                .parse()
+                .ok()?;
+            return Some(kib * 1024);
+        }
+    }
+    None
+}
+
+/// The server's memory per id: `ids` ids written once each through the
+/// store, on one stream and on eight; the resident memory of the server
+/// before and after (its subject index holds an entry per id).
+async fn subject_memory(urls: &str, ids: usize, table: &mut Table) -> Result<()> {
+    let bench = Bench::new(urls, 1).await?;
+    for shards in [1u32, 8] {
+        eprintln!("R1: {ids} ids written once each, {shards} stream(s) ...");
+        let prefix = bench.prefix(&format!("ids{shards}"));
+        let store = Arc::new(
+            NatsStorage::builder(urls)
+                .stream_prefix(&prefix)
+                .subject_prefix(prefix.to_lowercase())
+                .shards(shards)
+                .connect()
+                .await?,
+        );
+        let before = server_rss();
+        let started = Instant::now();
+        let tasks = 500usize;
+        let mut handles = Vec::new();
+        for t in 0..tasks {
+            let store = store.clone();
+            handles.push(tokio::spawn(async move {
+                let mut i = t;
+                while i < ids {
+                    let pid = dactor_persist::PersistenceId::new("Account", &i.to_string());
+                    store
+                        .write_event(&pid, SequenceId(1), "Opened", &counter_payload(i as u64))
+                        .await?;
+                    i += tasks;
+                }
+                Ok::<_, PersistError>(())
+            }));
+        }
+        for handle in handles {
+            handle.await??;
+        }
+        let rate = ids as f64 / started.elapsed().as_secs_f64();
+        let after = server_rss();
+        let per_id = match (before, after) {
+            (Some(b), Some(a)) => format!("{:.0} bytes", a.saturating_sub(b) as f64 / ids as f64),
+            _ => "n/a (server process not found)".to_owned(),
+        };
+        table.row(
+            &format!(
+                "R1 store: {ids} ids, one event each, on {shards} stream(s): server memory per id"
+            ),
+            per_id,
+            &format!("{} events/s", thousands(rate)),
+            String::new(),
+        );
+        let store = Arc::try_unwrap(store).map_err(|_| "store still shared")?;
+        bench.drop_store(store).await;
+    }
+    Ok(())
 }
 
 /// Every scenario on `urls` with `replicas`; returns the server's version.

@@ -152,25 +152,36 @@ async fn leader(stream: &str) -> usize {
     }
 }
 
-/// Asks the leader of `stream` to step down, and waits for a new one.
+/// Asks the leader of `stream` to step down, and waits for a new one. The
+/// request is repeated every 2 s: a leader refuses while its replicas still
+/// catch up (after a restart of every node).
 async fn step_down(stream: &str, from: usize) -> usize {
     let client = raw_client(&cluster_urls()).await.expect("raw client");
-    let _ = client
-        .request(
-            format!("$JS.API.STREAM.LEADER.STEPDOWN.{stream}"),
-            "".into(),
-        )
-        .await;
     let started = Instant::now();
+    let mut asked: Option<Instant> = None;
+    let mut answer = String::new();
     loop {
+        if asked.is_none_or(|at| at.elapsed() >= Duration::from_secs(2)) {
+            answer = match client
+                .request(
+                    format!("$JS.API.STREAM.LEADER.STEPDOWN.{stream}"),
+                    "".into(),
+                )
+                .await
+            {
+                Ok(reply) => String::from_utf8_lossy(&reply.payload).into_owned(),
+                Err(e) => e.to_string(),
+            };
+            asked = Some(Instant::now());
+        }
         if let Some(n) = leader_of(stream).await
             && n != from
         {
             return n;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{stream}: node {from} did not step down"
+            started.elapsed() < Duration::from_secs(90),
+            "{stream}: node {from} did not step down; last answer: {answer}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -209,6 +220,25 @@ async fn stored_twice(store: &NatsStorage, acks: &Acks) -> u64 {
     records.saturating_sub(events)
 }
 
+/// The last sequence of `stream`, as its leader reports it now.
+async fn last_sequence(stream: &str) -> u64 {
+    let client = raw_client(&cluster_urls()).await.expect("raw client");
+    let js = async_nats::jetstream::new(client);
+    let started = Instant::now();
+    loop {
+        if let Ok(mut handle) = js.get_stream(stream).await
+            && let Ok(info) = handle.info().await
+        {
+            return info.state.last_sequence;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{stream}: no stream info"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Every acknowledged event is there, once, with its payload, in a journal
 /// without gaps; read under each node's leadership in turn.
 async fn verify_on_every_node(store: &NatsStorage, acks: &Acks) {
@@ -216,8 +246,20 @@ async fn verify_on_every_node(store: &NatsStorage, acks: &Acks) {
     let acks = acks.lock().unwrap().clone();
     let mut led: BTreeSet<usize> = BTreeSet::new();
     let mut current = leader(stream).await;
+    // The stream's last sequence under the first leader: a new leader
+    // serves reads from what it has applied, so each is read once it has
+    // applied as far (a node that lost writes never gets there).
+    let last = last_sequence(stream).await;
     for _ in 0..20 {
         if led.insert(current) {
+            let caught_up = Instant::now();
+            while last_sequence(stream).await < last {
+                assert!(
+                    caught_up.elapsed() < Duration::from_secs(60),
+                    "{stream}: node {current} never applied up to {last}: writes lost"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             for (pid, seqs) in &acks {
                 let events = store
                     .read_events(pid, SequenceId(1))

@@ -255,7 +255,8 @@ impl NatsStorageBuilder {
     }
 
     /// Connects, creates the streams that do not exist yet, and checks those
-    /// that do.
+    /// that do (tried again through elections for up to the
+    /// [operation timeout](Self::operation_timeout)).
     ///
     /// # Errors
     ///
@@ -308,10 +309,25 @@ impl NatsStorageBuilder {
         let mut streams = Vec::with_capacity(layout.shards as usize);
         for shard in 0..layout.shards as usize {
             streams.push(
-                open_stream(&js, &layout, shard, self.replicas, self.duplicate_window).await?,
+                open_stream(
+                    &js,
+                    &layout,
+                    shard,
+                    self.replicas,
+                    self.duplicate_window,
+                    self.operation_timeout,
+                )
+                .await?,
             );
         }
-        let leases = open_lease_stream(&js, &layout, self.replicas, self.lease_ttl).await?;
+        let leases = open_lease_stream(
+            &js,
+            &layout,
+            self.replicas,
+            self.lease_ttl,
+            self.operation_timeout,
+        )
+        .await?;
         // Room for the envelope, its id and the headers beside the body.
         let chunk_size = info.max_payload.saturating_sub(8 * 1024).max(4 * 1024);
         if let Some(warning) = server.durability_warning(self.replicas) {
@@ -338,6 +354,29 @@ impl NatsStorageBuilder {
     }
 }
 
+/// Opens or creates a stream, tried again for up to `patience`: servers
+/// answer a creation racing another one, or made during an election (a
+/// cluster just restarted), with errors that a moment later are gone.
+async fn create_stream(
+    js: &jetstream::Context,
+    config: Config,
+    patience: Duration,
+) -> Result<Stream, String> {
+    let give_up = tokio::time::Instant::now() + patience;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match js.get_or_create_stream(config.clone()).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) if tokio::time::Instant::now() + pause < give_up => {
+                tracing::debug!(stream = %config.name, error = %e, "NATS store: stream not opened yet; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
 /// Opens the stream of `shard`, creating it when missing; an existing one
 /// must take this layout's subjects and say it was made for this layout.
 async fn open_stream(
@@ -346,6 +385,7 @@ async fn open_stream(
     shard: usize,
     replicas: usize,
     duplicate_window: Duration,
+    patience: Duration,
 ) -> Result<Stream, PersistError> {
     let name = layout.stream_name(shard);
     let subjects = layout.stream_subjects(shard);
@@ -361,25 +401,12 @@ async fn open_stream(
         allow_rollup: true,
         ..Default::default()
     };
-    // A few tries: servers answer a stream creation racing another one (or
-    // a leader election) with errors that a moment later are gone.
-    let mut tries = 0;
-    let stream = loop {
-        match js.get_or_create_stream(config.clone()).await {
-            Ok(stream) => break stream,
-            Err(e) if tries < 4 => {
-                tries += 1;
-                tracing::debug!(stream = %name, error = %e, "NATS store: stream not opened yet; trying again");
-                tokio::time::sleep(Duration::from_millis(100 << tries)).await;
-            }
-            Err(e) => {
-                return Err(PersistError::StorageUnavailable(format!(
-                    "NATS store: cannot open or create stream `{name}` (is JetStream enabled, and \
-                     are there {replicas} servers for its replicas?): {e}"
-                )));
-            }
-        }
-    };
+    let stream = create_stream(js, config, patience).await.map_err(|e| {
+        PersistError::StorageUnavailable(format!(
+            "NATS store: cannot open or create stream `{name}` (is JetStream enabled, and are \
+             there {replicas} servers for its replicas?): {e}"
+        ))
+    })?;
     let found = &stream.cached_info().config;
     let expected = layout.description(shard);
     if found.description.as_deref() != Some(expected.as_str())
@@ -415,6 +442,7 @@ async fn open_lease_stream(
     layout: &Layout,
     replicas: usize,
     ttl: Duration,
+    patience: Duration,
 ) -> Result<Stream, PersistError> {
     let name = layout.lease_stream();
     let subjects = format!("{}.lease.*", layout.subject_prefix);
@@ -431,7 +459,7 @@ async fn open_lease_stream(
         allow_rollup: true,
         ..Default::default()
     };
-    let stream = js.get_or_create_stream(config).await.map_err(|e| {
+    let stream = create_stream(js, config, patience).await.map_err(|e| {
         PersistError::StorageUnavailable(format!(
             "NATS store: cannot open or create stream `{name}`: {e}"
         ))
@@ -489,6 +517,12 @@ async fn open_lease_stream(
 /// read once; two different events at one sequence fail the read with
 /// [`PersistError::CorruptEntry`] saying so. Servers from 2.11 check the
 /// expectation when applying.
+///
+/// Reads go to the stream's leader, which answers from what it has applied:
+/// right after a leader change (seen after every node restarted) a read can
+/// briefly miss the newest writes. Nothing wrong is ever written from such
+/// a read: an actor recovered from it writes at a sequence already taken
+/// and is told [`PersistError::SequenceConflict`].
 ///
 /// Writes at the end of a journal need one request. A write below its
 /// highest sequence (into a gap, never the runtime's way) reads the journal
