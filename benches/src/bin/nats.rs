@@ -79,7 +79,7 @@ fn main() -> Result<()> {
     runtime.block_on(async {
         let mut table = Table::default();
         let version = run(&single, 1, runs, sizes, &mut table).await?;
-        subject_memory(&single, sizes.ids, &mut table).await?;
+        subject_memory(sizes.ids, &mut table).await?;
         let mut header = format!("NATS {version}: one server (127.0.0.1:4222), one replica");
         if cluster.is_some() {
             run(CLUSTER, 3, runs, sizes, &mut table).await?;
@@ -93,45 +93,77 @@ fn main() -> Result<()> {
     })
 }
 
-/// The single server's resident memory, when its process can be found
-/// (the `nats-server` listening on port 4222 of this machine).
-fn server_rss() -> Option<u64> {
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains("nats-server") && cmdline.contains("4222") && !cmdline.contains("-c ") {
-            let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
-            let kib: u64 = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))?
-                .trim()
-                .trim_end_matches(" kB")
-                .trim()
-                .parse()
-                .ok()?;
-            return Some(kib * 1024);
+/// The resident memory of process `pid`, from `/proc`.
+fn rss_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// A server of its own (`nats-server` on the PATH, JetStream in a temporary
+/// directory, port 14299), killed when dropped: memory is measured on a
+/// fresh process, not on one that earlier scenarios grew.
+struct OwnServer {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnServer {
+    const URL: &'static str = "nats://127.0.0.1:14299";
+
+    async fn start() -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let child = std::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", "14299", "-js", "-sd"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start nats-server for the memory scenario: {e}"))?;
+        let server = Self { child, _dir: dir };
+        for _ in 0..100 {
+            if async_nats::connect(Self::URL).await.is_ok() {
+                return Ok(server);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+        Err("the memory scenario's nats-server did not start".into())
     }
-    None
+
+    fn rss(&self) -> Option<u64> {
+        rss_of(self.child.id())
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// The server's memory per id: `ids` ids written once each through the
-/// store, on one stream and on eight; the resident memory of the server
-/// before and after (its subject index holds an entry per id).
-async fn subject_memory(urls: &str, ids: usize, table: &mut Table) -> Result<()> {
-    let bench = Bench::new(urls, 1).await?;
+/// store, on one stream and on eight, each on a fresh server process; its
+/// resident memory after the store connected and after the writes (the
+/// subject index holds an entry per id, in whichever stream).
+async fn subject_memory(ids: usize, table: &mut Table) -> Result<()> {
     for shards in [1u32, 8] {
-        eprintln!("R1: {ids} ids written once each, {shards} stream(s) ...");
-        let prefix = bench.prefix(&format!("ids{shards}"));
+        eprintln!("R1: {ids} ids written once each, {shards} stream(s), on a fresh server ...");
+        let server = OwnServer::start().await?;
         let store = Arc::new(
-            NatsStorage::builder(urls)
-                .stream_prefix(&prefix)
-                .subject_prefix(prefix.to_lowercase())
+            NatsStorage::builder(OwnServer::URL)
                 .shards(shards)
                 .connect()
                 .await?,
         );
-        let before = server_rss();
+        let before = server.rss();
         let started = Instant::now();
         let tasks = 500usize;
         let mut handles = Vec::new();
@@ -153,21 +185,25 @@ async fn subject_memory(urls: &str, ids: usize, table: &mut Table) -> Result<()>
             handle.await??;
         }
         let rate = ids as f64 / started.elapsed().as_secs_f64();
-        let after = server_rss();
+        let after = server.rss();
         let per_id = match (before, after) {
-            (Some(b), Some(a)) => format!("{:.0} bytes", a.saturating_sub(b) as f64 / ids as f64),
-            _ => "n/a (server process not found)".to_owned(),
+            (Some(b), Some(a)) => format!(
+                "{:.0} bytes ({} MiB to {} MiB)",
+                a.saturating_sub(b) as f64 / ids as f64,
+                b >> 20,
+                a >> 20
+            ),
+            _ => "n/a (no /proc)".to_owned(),
         };
         table.row(
             &format!(
                 "R1 store: {ids} ids, one event each, on {shards} stream(s): server memory per id"
             ),
             per_id,
-            &format!("{} events/s", thousands(rate)),
+            &format!("written at {} events/s", thousands(rate)),
             String::new(),
         );
-        let store = Arc::try_unwrap(store).map_err(|_| "store still shared")?;
-        bench.drop_store(store).await;
+        store.close().await;
     }
     Ok(())
 }
