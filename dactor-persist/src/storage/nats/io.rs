@@ -264,6 +264,20 @@ impl Inner {
         Ok(Body::Chunked { len, crc, chunks })
     }
 
+    /// Best effort: removes the chunks `body` lists, one by one (a value
+    /// replaced, records deleted, a write that was not stored). Only the
+    /// chunks named go: others' chunks on the subject are never touched.
+    pub(super) async fn drop_chunks(&self, place: &Place, body: &Body, deadline: Instant) {
+        if let Body::Chunked { chunks, .. } = body {
+            for chunk in chunks {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                let _ = self.streams[place.shard].delete_message(chunk.seq).await;
+            }
+        }
+    }
+
     /// The bytes of a body, its chunks fetched and checked. `Ok(None)` when
     /// a chunk is gone (replaced by a newer write since the record was read:
     /// read the record again); `Err(detail)` when something is damaged.

@@ -95,7 +95,10 @@ impl Inner {
             Some(head) => head,
             None => self.journal_head(pid, &place, deadline).await?.0,
         };
+        // Checked before the body's chunks are uploaded, and again only
+        // when the journal moved.
         self.check_taken(pid, &place, &seqs, head, deadline).await?;
+        let mut checked = head;
         let mut out: Vec<OutEvent<'_>> = events
             .iter()
             .map(|e| OutEvent {
@@ -113,7 +116,10 @@ impl Inner {
             .body(&place, &nonce, encode_events(&out), deadline)
             .await?;
         for _ in 0..MAX_FENCE_TRIES {
-            self.check_taken(pid, &place, &seqs, head, deadline).await?;
+            if head != checked {
+                self.check_taken(pid, &place, &seqs, head, deadline).await?;
+                checked = head;
+            }
             let fill = first <= head.highest;
             let after = Head {
                 stream_seq: 0,
@@ -503,7 +509,9 @@ impl Inner {
         deadline: Instant,
     ) -> Result<(), PersistError> {
         let mut keep_from = marker;
-        let mut chunks_from = marker;
+        // The bodies of the records removed: their chunks go too, and only
+        // theirs (a later record's chunks may sit below the marker).
+        let mut removed: Vec<Body> = Vec::new();
         let mut cursor = self.cursor(
             place.shard,
             &place.subject,
@@ -515,28 +523,21 @@ impl Inner {
             let Ok(record) = record(pid, seq, &payload) else {
                 // A damaged record is left for reads to report.
                 keep_from = seq;
-                chunks_from = 0;
                 break;
             };
             let e = &record.envelope;
             if e.what == What::Events && e.last > deleted_to {
                 keep_from = seq;
-                chunks_from = match &e.body {
-                    Body::Chunked { chunks, .. } => chunks
-                        .iter()
-                        .map(|c| c.seq)
-                        .min()
-                        .map_or(keep_from, |c| c.min(keep_from)),
-                    _ => keep_from,
-                };
                 break;
             }
+            removed.push(record.envelope.body);
         }
         drop(cursor);
         self.purge_below(place.shard, &place.subject, keep_from, deadline)
             .await?;
-        self.purge_below(place.shard, &place.chunks, chunks_from, deadline)
-            .await?;
+        for body in &removed {
+            self.drop_chunks(place, body, deadline).await;
+        }
         self.forget_hints(&place.subject);
         Ok(())
     }

@@ -239,8 +239,9 @@ impl NatsStorageBuilder {
         self
     }
 
-    /// How long a projection's lease outlives its holder (10 s): a holder
-    /// renews it every third of that; one that crashed frees it within
+    /// How long a projection's lease outlives its holder (10 s, 1 s at
+    /// least): a holder renews it every quarter of that and gives it up
+    /// after half of it without a renewal; one that crashed frees it within
     /// about this long.
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = ttl;
@@ -265,6 +266,13 @@ impl NatsStorageBuilder {
     /// names that cannot be used, or streams made for another layout.
     pub async fn connect(self) -> Result<NatsStorage, PersistError> {
         let layout = Layout::new(self.stream_prefix, self.subject_prefix, self.shards)?;
+        if self.lease_ttl < Duration::from_secs(1) {
+            return Err(PersistError::IncompatibleStore(format!(
+                "NATS store: a lease time to live of {:?} is too short (1 s at least: a holder \
+                 renews every quarter of it)",
+                self.lease_ttl
+            )));
+        }
         if self.duplicate_window <= self.operation_timeout {
             return Err(PersistError::IncompatibleStore(format!(
                 "NATS store: the duplicate window ({:?}) must be longer than the operation \
@@ -660,12 +668,11 @@ impl JournalStorage for NatsStorage {
         event_type: &str,
         payload: &[u8],
     ) -> Result<(), PersistError> {
-        self.inner
-            .append(
-                persistence_id,
-                &[NewEvent::new(sequence_id, event_type, payload)],
-            )
-            .await
+        self.write_events(
+            persistence_id,
+            &[NewEvent::new(sequence_id, event_type, payload)],
+        )
+        .await
     }
 
     async fn write_event_batch(

@@ -251,9 +251,11 @@ impl Inner {
     }
 }
 
-/// Renews the lease every third of its time to live, expecting its own last
-/// message; a renewal refused (another holder) or none for a whole time to
-/// live marks it lost.
+/// Renews the lease every quarter of its time to live, expecting its own
+/// last message. The server drops a lease message its time to live after
+/// storing it; the holder gives the lease up once half of that passed since
+/// it sent its last renewal that was stored (or at once when another holder
+/// has it), leaving the other half for its last request and the clocks.
 async fn renew(
     inner: Arc<Inner>,
     name: String,
@@ -264,16 +266,19 @@ async fn renew(
     let ttl = inner.lease_ttl;
     let mut renewed = Instant::now();
     loop {
-        tokio::time::sleep(ttl / 3).await;
-        let deadline = (renewed + ttl).max(Instant::now() + Duration::from_millis(100));
-        match inner.put_lease(&name, nonce, at, deadline).await {
+        tokio::time::sleep(ttl / 4).await;
+        let give_up = renewed + ttl / 2;
+        if Instant::now() >= give_up {
+            break;
+        }
+        let sent = Instant::now();
+        match inner.put_lease(&name, nonce, at, give_up).await {
             Ok(Some(next)) => {
                 at = next;
-                renewed = Instant::now();
+                renewed = sent;
             }
             Ok(None) => break,
-            Err(_) if renewed.elapsed() < ttl => {}
-            Err(_) => break,
+            Err(_) => {}
         }
     }
     held.store(false, Ordering::Release);

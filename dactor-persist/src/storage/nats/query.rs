@@ -22,6 +22,9 @@ use super::scan::Found;
 use crate::query::{EventEnvelope, EventFilter, EventPage, Offset, StateChange, StatePage};
 use crate::{PersistError, PersistenceId, SequenceId};
 
+/// The most records one page of a query across ids reads.
+const MAX_SCANNED: usize = 10_000;
+
 /// Where a page of an all-events query starts: the record at `seq`, events
 /// after index `skip_to` of it.
 fn start_of(after: Offset) -> (u64, Option<i64>) {
@@ -100,12 +103,23 @@ impl Inner {
         // The events met in this page, by id and sequence: a write the
         // server stored twice meets one of them again (see `read_events`).
         let mut met: HashMap<(PersistenceId, i64), EventEnvelope> = HashMap::new();
+        let mut scanned = 0usize;
+        let give_back = Instant::now() + self.op_timeout / 2;
         while let Some(found) = cursor.next().await? {
-            let Some(events) = self.record_events(&found, &mut deleted, deadline).await? else {
+            scanned += 1;
+            let events = self.record_events(&found, &mut deleted, deadline).await?;
+            // A filter that rarely matches must not keep a page reading
+            // (and remembering) without end: after so many records, or half
+            // the operation's time, the page ends where the scan is.
+            let enough = scanned >= MAX_SCANNED || Instant::now() >= give_back;
+            let Some(events) = events else {
+                if enough {
+                    full_at = Some(Offset::pair(to_i64(found.seq), i64::MAX));
+                    break;
+                }
                 continue;
             };
-            for (index, mut envelope) in events.into_iter().enumerate() {
-                let index = index as i64;
+            for (index, mut envelope) in events {
                 let key = (envelope.persistence_id.clone(), envelope.sequence_id.0);
                 if let Some(earlier) = met.get(&key) {
                     repeat_of(std::slice::from_ref(earlier), &envelope)?;
@@ -120,7 +134,7 @@ impl Inner {
                     out.push(envelope);
                 }
             }
-            if out.len() >= max {
+            if out.len() >= max || enough {
                 // A page ends at a record's end: its last offset bounds it.
                 full_at = Some(Offset::pair(to_i64(found.seq), i64::MAX));
                 break;
@@ -131,14 +145,14 @@ impl Inner {
     }
 
     /// The events of the journal record `found`, as envelopes (offsets
-    /// still to set), without those its id has deleted since; `None` for a
-    /// deletion marker.
+    /// still to set) with their index in the record, without those its id
+    /// has deleted since; `None` for a deletion marker.
     async fn record_events(
         &self,
         found: &Found,
         deleted: &mut HashMap<PersistenceId, i64>,
         deadline: Instant,
-    ) -> Result<Option<Vec<EventEnvelope>>, PersistError> {
+    ) -> Result<Option<Vec<(i64, EventEnvelope)>>, PersistError> {
         let damaged = |detail: String| PersistError::CorruptEntry {
             sequence_id: SequenceId::ZERO,
             detail: format!(
@@ -187,19 +201,27 @@ impl Inner {
             Err(detail) => return Err(damaged(detail)),
         };
         let events = decode_events(&body).map_err(damaged)?;
+        // Numbered before the deleted ones are left out: an offset names
+        // the event's place in its record for good, whatever is deleted.
         Ok(Some(
             events
                 .into_iter()
-                .filter(|e| e.entry.sequence_id.0 > deleted_to)
-                .map(|e| EventEnvelope {
-                    persistence_id: pid.clone(),
-                    sequence_id: e.entry.sequence_id,
-                    offset: Offset::START,
-                    event_type: e.entry.event_type,
-                    payload: e.entry.payload,
-                    timestamp: found.time,
-                    tags: e.tags,
-                    metadata: e.metadata,
+                .enumerate()
+                .filter(|(_, e)| e.entry.sequence_id.0 > deleted_to)
+                .map(|(index, e)| {
+                    (
+                        index as i64,
+                        EventEnvelope {
+                            persistence_id: pid.clone(),
+                            sequence_id: e.entry.sequence_id,
+                            offset: Offset::START,
+                            event_type: e.entry.event_type,
+                            payload: e.entry.payload,
+                            timestamp: found.time,
+                            tags: e.tags,
+                            metadata: e.metadata,
+                        },
+                    )
                 })
                 .collect(),
         ))
@@ -237,7 +259,7 @@ impl Inner {
             let Some(events) = self.record_events(&found, &mut deleted, deadline).await? else {
                 continue;
             };
-            for (index, mut envelope) in events.into_iter().enumerate() {
+            for (index, mut envelope) in events {
                 let seq = envelope.sequence_id.0;
                 if seq <= upto {
                     // A write the server stored twice (see `read_events`):
@@ -249,7 +271,7 @@ impl Inner {
                 if seq < from {
                     continue;
                 }
-                envelope.offset = Offset::pair(to_i64(found.seq), index as i64);
+                envelope.offset = Offset::pair(to_i64(found.seq), index);
                 out.push(envelope);
             }
             if out.len() >= max {
@@ -352,8 +374,18 @@ impl Inner {
             let place: Place = self.layout.place(&pid, Kind::State);
             let payload = match self.body_bytes(&place, envelope.body, deadline).await? {
                 Ok(Some(payload)) => payload,
-                // Replaced since: the newer save comes later in the stream.
-                Ok(None) => continue,
+                // Replaced since (the newer save comes later in the stream),
+                // unless it is still the id's state: then a chunk is gone.
+                Ok(None) => {
+                    let current = self.last_message(0, &place.subject, deadline).await?;
+                    if current.is_some_and(|m| m.sequence == found.seq) {
+                        return Err(PersistError::CorruptState {
+                            persistence_id: pid,
+                            detail: "a chunk of the state is missing".into(),
+                        });
+                    }
+                    continue;
+                }
                 Err(detail) => {
                     return Err(PersistError::CorruptState {
                         persistence_id: pid,

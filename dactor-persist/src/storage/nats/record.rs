@@ -170,9 +170,10 @@ impl Envelope {
                 if len > MAX_BODY {
                     return Err(format!("claims a body of {len} bytes"));
                 }
-                // Each chunk holds at least one byte: a count above the
-                // length is damage, not a reason to allocate.
-                if u64::from(count) > len.max(1) {
+                // Each chunk holds at least one byte and takes 16 bytes
+                // here: a count above either is damage, not a reason to
+                // allocate.
+                if u64::from(count) > len.max(1) || count as usize > r.0.len() / 16 {
                     return Err(format!("claims {count} chunks for {len} bytes"));
                 }
                 let mut chunks = Vec::with_capacity(count as usize);

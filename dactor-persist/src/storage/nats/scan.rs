@@ -41,6 +41,9 @@ pub(super) struct Cursor<'a> {
     deadline: Instant,
     gets_left: usize,
     consumer: Option<(Ordered, String)>,
+    /// The consumer said nothing more was pending: nothing is left up to
+    /// `to` (later messages have later sequences).
+    drained: bool,
 }
 
 impl Drop for Cursor<'_> {
@@ -68,6 +71,7 @@ impl Inner {
             deadline,
             gets_left: SINGLE_GETS,
             consumer: None,
+            drained: false,
         }
     }
 }
@@ -75,7 +79,7 @@ impl Inner {
 impl Cursor<'_> {
     /// The next record; `None` at the end.
     pub(super) async fn next(&mut self) -> Result<Option<Found>, crate::PersistError> {
-        if self.next > self.to {
+        if self.next > self.to || self.drained {
             return Ok(None);
         }
         if self.consumer.is_none() && self.gets_left > 0 {
@@ -117,7 +121,10 @@ impl Cursor<'_> {
             match tokio::time::timeout(wait, messages.next()).await {
                 Ok(Some(Ok(message))) => {
                     let (seq, time) = match message.info() {
-                        Ok(info) => (info.stream_sequence, SystemTime::from(info.published)),
+                        Ok(info) => {
+                            self.drained = info.pending == 0;
+                            (info.stream_sequence, SystemTime::from(info.published))
+                        }
                         Err(e) => {
                             return Err(self.inner.unavailable(
                                 "reading records",

@@ -103,25 +103,6 @@ impl Inner {
         })
     }
 
-    /// Removes chunks of values replaced by the one stored at `at` (when
-    /// the one replaced `had_chunks`, or ours has: older ones may linger).
-    async fn drop_replaced_chunks(
-        &self,
-        place: &Place,
-        had_chunks: bool,
-        ours: &Body,
-        at: u64,
-        deadline: Instant,
-    ) -> Result<(), PersistError> {
-        let keep_from = match ours {
-            Body::Chunked { chunks, .. } => chunks.iter().map(|c| c.seq).min().unwrap_or(at),
-            _ if had_chunks => at,
-            _ => return Ok(()),
-        };
-        self.purge_below(place.shard, &place.chunks, keep_from, deadline)
-            .await
-    }
-
     /// Saves a snapshot at `seq` unless one at a higher sequence is stored
     /// (which [`load_snapshot`](Inner::load_snapshot) would answer instead).
     pub(super) async fn save_snapshot(
@@ -153,16 +134,9 @@ impl Inner {
                         .await?
                         .map(|m| Current {
                             stream_seq: m.sequence,
-                            // Stands for the damaged one; "chunked", so that
-                            // whatever chunks it had are purged after.
-                            envelope: Envelope {
-                                body: Body::Chunked {
-                                    len: 0,
-                                    crc: 0,
-                                    chunks: Vec::new(),
-                                },
-                                ..tombstone(pid, What::SnapshotDeleted, [0; 16])
-                            },
+                            // Stands for the damaged one, whose chunks (if
+                            // any) are not known: they stay.
+                            envelope: tombstone(pid, What::SnapshotDeleted, [0; 16]),
                         })
                 }
                 Err(e) => return Err(e),
@@ -172,7 +146,7 @@ impl Inner {
                 && c.envelope.highest > seq.0
             {
                 // A later snapshot stands; this one could never be loaded.
-                self.drop_own_chunks(&place, &body, deadline).await;
+                self.drop_chunks(&place, &body, deadline).await;
                 return Ok(());
             }
             let envelope = Envelope {
@@ -191,10 +165,11 @@ impl Inner {
                 .replace(pid, &place, "s", expected, &envelope, deadline)
                 .await?
             {
-                let had_chunks = current.as_ref().is_some_and(|c| is_chunked(&c.envelope));
-                return self
-                    .drop_replaced_chunks(&place, had_chunks, &body, at, deadline)
-                    .await;
+                let _ = at;
+                if let Some(c) = &current {
+                    self.drop_chunks(&place, &c.envelope.body, deadline).await;
+                }
+                return Ok(());
             }
         }
         Err(self.unavailable(
@@ -202,18 +177,6 @@ impl Inner {
             &place.subject,
             &format!("the snapshot moved under {MAX_TRIES} tries in a row"),
         ))
-    }
-
-    /// Best effort: a write that was not stored leaves no chunks behind.
-    async fn drop_own_chunks(&self, place: &Place, body: &Body, deadline: Instant) {
-        if let Body::Chunked { chunks, .. } = body {
-            for chunk in chunks {
-                let _ = self.streams[place.shard].delete_message(chunk.seq).await;
-                if Instant::now() >= deadline {
-                    break;
-                }
-            }
-        }
     }
 
     /// The latest snapshot, if any.
@@ -224,6 +187,7 @@ impl Inner {
         let deadline = self.deadline();
         let place = self.layout.place(pid, Kind::Snapshot);
         let allowed = [What::Snapshot, What::SnapshotDeleted];
+        let mut missed: Option<u64> = None;
         for _ in 0..MAX_TRIES {
             let damaged = |detail: String| PersistError::CorruptSnapshot {
                 persistence_id: pid.clone(),
@@ -257,8 +221,16 @@ impl Inner {
                         payload,
                     }));
                 }
-                // Replaced while its chunks were read: read the new one.
-                Ok(None) => continue,
+                // Replaced while its chunks were read: read the new one;
+                // still the same snapshot, its chunk is gone for good.
+                Ok(None) if missed == Some(current.stream_seq) => {
+                    return Err(PersistError::CorruptSnapshot {
+                        persistence_id: pid.clone(),
+                        sequence_id: seq,
+                        detail: "a chunk of the snapshot is missing".into(),
+                    });
+                }
+                Ok(None) => missed = Some(current.stream_seq),
                 Err(detail) => {
                     return Err(PersistError::CorruptSnapshot {
                         persistence_id: pid.clone(),
@@ -316,15 +288,10 @@ impl Inner {
                 .replace(pid, &place, "s", current.stream_seq, &tombstone, deadline)
                 .await?
             {
-                return self
-                    .drop_replaced_chunks(
-                        &place,
-                        is_chunked(&current.envelope),
-                        &Body::None,
-                        at,
-                        deadline,
-                    )
+                let _ = at;
+                self.drop_chunks(&place, &current.envelope.body, deadline)
                     .await;
+                return Ok(());
             }
         }
         Err(self.unavailable(
@@ -334,7 +301,8 @@ impl Inner {
         ))
     }
 
-    /// Replaces a damaged last value by a tombstone (and drops every chunk).
+    /// Replaces a damaged last value by a tombstone (its chunks, not known,
+    /// stay).
     async fn tombstone_damaged(
         &self,
         pid: &PersistenceId,
@@ -351,13 +319,8 @@ impl Inner {
             return Ok(());
         };
         let tombstone = tombstone(pid, what, nonce);
-        if let Some(at) = self
-            .replace(pid, place, kind, message.sequence, &tombstone, deadline)
-            .await?
-        {
-            self.purge_below(place.shard, &place.chunks, at, deadline)
-                .await?;
-        }
+        self.replace(pid, place, kind, message.sequence, &tombstone, deadline)
+            .await?;
         Ok(())
     }
 
@@ -396,12 +359,12 @@ impl Inner {
         envelope: &Envelope,
         deadline: Instant,
     ) -> Result<(), PersistError> {
-        let cached = self.cached(&place.subject);
-        let mut expected = cached.map(|h| h.stream_seq);
-        // Whether the value replaced had chunks, as far as this store knows.
-        let replaced_chunked = cached.is_some_and(|h| h.chunked);
-        // Chunks of the state replaced: known only when it was read, so a
-        // chunked write (or one after a read) purges them.
+        // The cache saves a read, unless the value replaced has chunks:
+        // then it is read, so that exactly its chunks are removed after.
+        let mut expected = self
+            .cached(&place.subject)
+            .filter(|h| !h.chunked)
+            .map(|h| h.stream_seq);
         let mut replaced: Option<Envelope> = None;
         for _ in 0..MAX_TRIES {
             let expect = match expected {
@@ -429,10 +392,8 @@ impl Inner {
                         ..super::Head::EMPTY
                     },
                 );
-                let had_chunks = replaced_chunked || replaced.as_ref().is_some_and(is_chunked);
-                if chunked || had_chunks {
-                    self.drop_replaced_chunks(place, had_chunks, &envelope.body, at, deadline)
-                        .await?;
+                if let Some(replaced) = &replaced {
+                    self.drop_chunks(place, &replaced.body, deadline).await;
                 }
                 return Ok(());
             }
@@ -457,6 +418,7 @@ impl Inner {
             detail,
         };
         let allowed = [What::State, What::StateDeleted];
+        let mut missed: Option<u64> = None;
         for _ in 0..MAX_TRIES {
             let Some(current) = self
                 .current(pid, &place, allowed, deadline, &damaged)
@@ -480,7 +442,12 @@ impl Inner {
                 .await?
             {
                 Ok(Some(payload)) => return Ok(Some(payload)),
-                Ok(None) => continue,
+                // Replaced while its chunks were read, or a chunk gone for
+                // good when the same state comes back.
+                Ok(None) if missed == Some(current.stream_seq) => {
+                    return Err(damaged("a chunk of the state is missing".into()));
+                }
+                Ok(None) => missed = Some(current.stream_seq),
                 Err(detail) => return Err(damaged(detail)),
             }
         }
@@ -516,10 +483,6 @@ impl Inner {
         )
         .await
     }
-}
-
-fn is_chunked(envelope: &Envelope) -> bool {
-    matches!(envelope.body, Body::Chunked { .. })
 }
 
 fn tombstone(pid: &PersistenceId, what: What, nonce: [u8; 16]) -> Envelope {
