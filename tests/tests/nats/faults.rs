@@ -246,38 +246,23 @@ async fn verify_on_every_node(store: &NatsStorage, acks: &Acks) {
     let acks = acks.lock().unwrap().clone();
     let mut led: BTreeSet<usize> = BTreeSet::new();
     let mut current = leader(stream).await;
-    // The stream's last sequence under the first leader: a new leader
-    // serves reads from what it has applied, so each is read once it has
-    // applied as far (a node that lost writes never gets there).
-    let last = last_sequence(stream).await;
     for _ in 0..20 {
         if led.insert(current) {
-            let caught_up = Instant::now();
-            while last_sequence(stream).await < last {
-                assert!(
-                    caught_up.elapsed() < Duration::from_secs(60),
-                    "{stream}: node {current} never applied up to {last}: writes lost"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            for (pid, seqs) in &acks {
-                let events = store
-                    .read_events(pid, SequenceId(1))
-                    .await
-                    .unwrap_or_else(|e| {
-                        panic!("{pid} read under node {current}'s leadership: {e}")
-                    });
-                let stored: Vec<i64> = events.iter().map(|e| e.sequence_id.0).collect();
-                assert_eq!(
-                    stored,
-                    (1..=stored.len() as i64).collect::<Vec<_>>(),
-                    "{pid}: a gap or a duplicate under node {current}"
-                );
-                for seq in seqs {
-                    let event = events.get(*seq as usize - 1).unwrap_or_else(|| {
-                        panic!("{pid}: acknowledged {seq} is missing under node {current}")
-                    });
-                    assert_eq!(event.payload, payload(&pid.0, *seq), "{pid} at {seq}");
+            // A new leader serves reads from what it has applied: read
+            // again until every acknowledged event is there (a node that
+            // lost one never gets there).
+            let started = Instant::now();
+            loop {
+                match missing_under(store, &acks).await {
+                    Ok(()) => break,
+                    Err(what) if started.elapsed() < Duration::from_secs(60) => {
+                        let _ = what;
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    Err(what) => panic!(
+                        "{stream} under node {current} (stream last sequence {}): {what}",
+                        last_sequence(stream).await
+                    ),
                 }
             }
         }
@@ -287,6 +272,37 @@ async fn verify_on_every_node(store: &NatsStorage, acks: &Acks) {
         current = step_down(stream, current).await;
     }
     panic!("{stream}: not every node led in 20 step-downs: {led:?}");
+}
+
+/// `Err` naming the first acknowledged event not read back as written, or a
+/// journal that is not contiguous.
+async fn missing_under(
+    store: &NatsStorage,
+    acks: &BTreeMap<PersistenceId, Vec<i64>>,
+) -> Result<(), String> {
+    for (pid, seqs) in acks {
+        let events = store
+            .read_events(pid, SequenceId(1))
+            .await
+            .map_err(|e| format!("{pid}: {e}"))?;
+        let stored: Vec<i64> = events.iter().map(|e| e.sequence_id.0).collect();
+        if stored != (1..=stored.len() as i64).collect::<Vec<_>>() {
+            return Err(format!("{pid}: a gap or a duplicate"));
+        }
+        for seq in seqs {
+            match events.get(*seq as usize - 1) {
+                Some(event) if event.payload == payload(&pid.0, *seq) => {}
+                Some(_) => return Err(format!("{pid}: acknowledged {seq} has another payload")),
+                None => {
+                    return Err(format!(
+                        "{pid}: acknowledged {seq} is missing ({} events read)",
+                        events.len()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn leader_killed() {
