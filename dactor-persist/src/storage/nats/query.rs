@@ -251,7 +251,16 @@ impl Inner {
                  read_events"
             )));
         }
-        let mut cursor = self.cursor(place.shard, &place.subject, 1, head.stream_seq, deadline);
+        // Where a page of this journal's reads left off (shared with
+        // `read_events_page`): paging does not start over each time.
+        let start = self.hint(&place.subject, from).unwrap_or(1);
+        let mut cursor = self.cursor(
+            place.shard,
+            &place.subject,
+            start,
+            head.stream_seq,
+            deadline,
+        );
         let mut deleted = HashMap::from([(pid.clone(), head.deleted_to)]);
         let mut out: Vec<EventEnvelope> = Vec::new();
         let mut upto = 0i64;
@@ -275,6 +284,11 @@ impl Inner {
                 out.push(envelope);
             }
             if out.len() >= max {
+                self.hint_next(
+                    &place.subject,
+                    upto.saturating_add(1),
+                    found.seq.saturating_add(1),
+                );
                 break;
             }
         }
