@@ -449,7 +449,21 @@ async fn retry_through_election() {
     cluster("wait", None);
 
     let acknowledged = acks.lock().unwrap().clone();
-    let events = store.read_events(&id, SequenceId(1)).await.unwrap();
+    // Read once the restarted node's leadership (if it leads) has applied
+    // its log: until then a read fails as unavailable, never short.
+    let started = Instant::now();
+    let events = loop {
+        match store.read_events(&id, SequenceId(1)).await {
+            Ok(events) => break events,
+            Err(PersistError::StorageUnavailable(e))
+                if started.elapsed() < Duration::from_secs(60) =>
+            {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("reading the journal back: {e}"),
+        }
+    };
     let seqs: Vec<i64> = events.iter().map(|e| e.sequence_id.0).collect();
     assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "a gap");
     assert_eq!(
@@ -532,7 +546,22 @@ async fn stopped_leader() {
             other => panic!("the stale writer after its node came back: {other:?}"),
         }
     }
-    let events = b.read_events(&pid, SequenceId(1)).await.unwrap();
+    // The resumed node may answer as the leader it no longer is for a
+    // while: a read whose answers disagree fails as unavailable (never a
+    // short journal); read again until the cluster agrees.
+    let started = Instant::now();
+    let events = loop {
+        match b.read_events(&pid, SequenceId(1)).await {
+            Ok(events) => break events,
+            Err(PersistError::StorageUnavailable(e))
+                if started.elapsed() < Duration::from_secs(90) =>
+            {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("reading the journal back: {e}"),
+        }
+    };
     let stored: Vec<(i64, Vec<u8>)> = events
         .iter()
         .map(|e| (e.sequence_id.0, e.payload.clone()))

@@ -226,7 +226,9 @@ impl Inner {
         // A write into a gap: every record is read (never the runtime's way).
         // Streamed record by record: only the candidates' bodies are read.
         let mut taken: Option<i64> = None;
-        let mut cursor = self.cursor(place.shard, &place.subject, 1, head.stream_seq, deadline);
+        let mut cursor = self
+            .cursor(place.shard, &place.subject, 1, head.stream_seq, deadline)
+            .reaching_the_end();
         while let Some(super::scan::Found { seq, payload, .. }) = cursor.next().await? {
             let record = record(pid, seq, &payload)?;
             let e = &record.envelope;
@@ -255,7 +257,9 @@ impl Inner {
         deadline: Instant,
     ) -> Result<Vec<Record>, PersistError> {
         let mut out = Vec::new();
-        let mut cursor = self.cursor(place.shard, &place.subject, 1, head.stream_seq, deadline);
+        let mut cursor = self
+            .cursor(place.shard, &place.subject, 1, head.stream_seq, deadline)
+            .reaching_the_end();
         while let Some(super::scan::Found { seq, payload, .. }) = cursor.next().await? {
             out.push(record(pid, seq, &payload)?);
         }
@@ -337,13 +341,15 @@ impl Inner {
         }
         let mut out: Vec<StoredEvent> = Vec::new();
         let start = self.hint(&place.subject, from).unwrap_or(1);
-        let mut cursor = self.cursor(
-            place.shard,
-            &place.subject,
-            start,
-            head.stream_seq,
-            deadline,
-        );
+        let mut cursor = self
+            .cursor(
+                place.shard,
+                &place.subject,
+                start,
+                head.stream_seq,
+                deadline,
+            )
+            .reaching_the_end();
         let mut prev_last = 0i64;
         // The previous batch record, and its events once decoded: a record
         // that repeats it is a write the server stored twice.
@@ -487,7 +493,9 @@ impl Inner {
                     ..head
                 },
             );
-            return self.purge_deleted(pid, &place, target, at, deadline).await;
+            return self
+                .purge_deleted(pid, &place, target, head.highest, at, deadline)
+                .await;
         }
         Err(self.unavailable(
             "a deletion",
@@ -505,6 +513,7 @@ impl Inner {
         pid: &PersistenceId,
         place: &Place,
         deleted_to: i64,
+        highest: i64,
         marker: u64,
         deadline: Instant,
     ) -> Result<(), PersistError> {
@@ -533,6 +542,19 @@ impl Inner {
             removed.push(record.envelope.body);
         }
         drop(cursor);
+        if keep_from == marker && deleted_to < highest {
+            // Records past `deleted_to` exist below the marker, and the
+            // scan met none: the leader answered short. Purging below the
+            // marker would take them. The marker alone already hides what
+            // was deleted (reads skip it), so the deletion stands; only the
+            // space waits for a later deletion's purge.
+            tracing::warn!(
+                persistence_id = %pid,
+                "NATS store: the stream's leader did not show the records to keep; deleted \
+                 events are hidden but not purged yet"
+            );
+            return Ok(());
+        }
         self.purge_below(place.shard, &place.subject, keep_from, deadline)
             .await?;
         for body in &removed {

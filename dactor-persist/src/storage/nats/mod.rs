@@ -527,10 +527,16 @@ async fn open_lease_stream(
 /// expectation when applying.
 ///
 /// Reads go to the stream's leader, which answers from what it has applied:
-/// right after a leader change (seen after every node restarted) a read can
-/// briefly miss the newest writes. Nothing wrong is ever written from such
-/// a read: an actor recovered from it writes at a sequence already taken
-/// and is told [`PersistError::SequenceConflict`].
+/// right after a leader change (seen after every node restarted, and from a
+/// paused leader that resumed and still answered as one) a read can miss
+/// the newest writes. A journal read checks that it reached the last record
+/// the leader named: when answers disagree it fails with
+/// [`PersistError::StorageUnavailable`] (try again), never returning part of
+/// a journal as the whole. A read that is stale throughout cannot be told
+/// from a fresh one; nothing wrong is written from it: an actor recovered
+/// from it writes at a sequence already taken and is told
+/// [`PersistError::SequenceConflict`]. A deletion whose scan comes back
+/// short keeps its records (hidden by its marker) rather than purge them.
 ///
 /// Writes at the end of a journal need one request. A write below its
 /// highest sequence (into a gap, never the runtime's way) reads the journal

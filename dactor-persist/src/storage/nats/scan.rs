@@ -44,6 +44,11 @@ pub(super) struct Cursor<'a> {
     /// The consumer said nothing more was pending: nothing is left up to
     /// `to` (later messages have later sequences).
     drained: bool,
+    /// `to` is a message of the subject (a journal's last record), which
+    /// the cursor must deliver: ending short of it is an error, not an end.
+    must_reach: bool,
+    /// The last stream sequence delivered.
+    delivered: u64,
 }
 
 impl Drop for Cursor<'_> {
@@ -72,13 +77,44 @@ impl Inner {
             gets_left: SINGLE_GETS,
             consumer: None,
             drained: false,
+            must_reach: false,
+            delivered: 0,
         }
     }
 }
 
 impl Cursor<'_> {
+    /// A cursor whose `to` is a message of its subject it must reach: a
+    /// leader that answers "nothing more" short of it (one that has not
+    /// applied its log yet, just after an election) makes the read fail
+    /// as unavailable rather than return part of a journal as the whole.
+    pub(super) fn reaching_the_end(mut self) -> Self {
+        self.must_reach = true;
+        self
+    }
+
     /// The next record; `None` at the end.
     pub(super) async fn next(&mut self) -> Result<Option<Found>, crate::PersistError> {
+        match self.step().await? {
+            Some(found) => {
+                self.delivered = found.seq;
+                Ok(Some(found))
+            }
+            None if self.must_reach && self.delivered < self.to => Err(self.inner.unavailable(
+                "reading records",
+                self.subject,
+                &format!(
+                    "the stream's leader answered records up to stream sequence {} only, \
+                         short of the last one, {} (a leader that has not applied its log \
+                         yet); try again",
+                    self.delivered, self.to
+                ),
+            )),
+            None => Ok(None),
+        }
+    }
+
+    async fn step(&mut self) -> Result<Option<Found>, crate::PersistError> {
         if self.next > self.to || self.drained {
             return Ok(None);
         }
