@@ -533,7 +533,10 @@ async fn open_lease_stream(
 /// the leader named: when answers disagree it fails with
 /// [`PersistError::StorageUnavailable`] (try again), never returning part of
 /// a journal as the whole. A read that is stale throughout cannot be told
-/// from a fresh one; nothing wrong is written from it: an actor recovered
+/// from a fresh one (a resumed ex-leader of 2.9 was seen answering, for a
+/// moment, from a log it had not reconciled, including a write it took
+/// while cut off that the cluster never committed); nothing wrong is
+/// written from it: an actor recovered
 /// from it writes at a sequence already taken and is told
 /// [`PersistError::SequenceConflict`]. A deletion whose scan comes back
 /// short keeps its records (hidden by its marker) rather than purge them.

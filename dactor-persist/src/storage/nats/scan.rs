@@ -95,7 +95,32 @@ impl Cursor<'_> {
 
     /// The next record; `None` at the end.
     pub(super) async fn next(&mut self) -> Result<Option<Found>, crate::PersistError> {
-        match self.step().await? {
+        let mut step = self.step().await?;
+        if step.is_none() && self.must_reach && self.delivered < self.to {
+            // The consumer (its pending count) or the leader said nothing
+            // more; ask the leader once more before calling it short.
+            let left = self
+                .inner
+                .next_message(
+                    self.shard,
+                    self.subject,
+                    self.delivered.saturating_add(1),
+                    self.deadline,
+                )
+                .await?;
+            if let Some(m) = left.filter(|m| m.sequence <= self.to) {
+                self.retire();
+                self.drained = false;
+                self.gets_left = SINGLE_GETS;
+                self.next = m.sequence.saturating_add(1);
+                step = Some(Found {
+                    seq: m.sequence,
+                    payload: m.payload,
+                    time: SystemTime::from(m.time),
+                });
+            }
+        }
+        match step {
             Some(found) => {
                 self.delivered = found.seq;
                 Ok(Some(found))
