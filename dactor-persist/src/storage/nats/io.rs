@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::message::StreamMessage;
-use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use async_nats::jetstream::stream::{LastRawMessageErrorKind, Stream};
 use bytes::Bytes;
 use tokio::time::Instant;
 
@@ -38,11 +38,17 @@ pub(super) struct Fenced<'a> {
     pub(super) rollup: bool,
 }
 
-const FIRST_PAUSE: Duration = Duration::from_millis(25);
+/// The first pause between tries of a request; it doubles up to `MAX_PAUSE`.
+pub(super) const FIRST_PAUSE: Duration = Duration::from_millis(25);
 const MAX_PAUSE: Duration = Duration::from_millis(500);
 
-/// Sleeps before the next try, or answers the error when the deadline is near.
-async fn pause(deadline: Instant, pause: &mut Duration, error: String) -> Result<(), String> {
+/// Sleeps before the next try, or answers the error when the deadline is
+/// near: the one retry schedule of every request the store makes.
+pub(super) async fn pause(
+    deadline: Instant,
+    pause: &mut Duration,
+    error: String,
+) -> Result<(), String> {
     let now = Instant::now();
     if now + *pause >= deadline {
         return Err(error);
@@ -116,12 +122,19 @@ impl Inner {
         subject: &str,
         deadline: Instant,
     ) -> Result<Option<StreamMessage>, PersistError> {
+        self.last_on(&self.streams[shard], subject, deadline).await
+    }
+
+    /// The last message on `subject` of `stream` (a shard's, or the leases').
+    pub(super) async fn last_on(
+        &self,
+        stream: &Stream,
+        subject: &str,
+        deadline: Instant,
+    ) -> Result<Option<StreamMessage>, PersistError> {
         let mut wait = FIRST_PAUSE;
         loop {
-            match self.streams[shard]
-                .get_last_raw_message_by_subject(subject)
-                .await
-            {
+            match stream.get_last_raw_message_by_subject(subject).await {
                 Ok(message) => return Ok(Some(message)),
                 Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
                 Err(e) => pause(deadline, &mut wait, e.to_string())

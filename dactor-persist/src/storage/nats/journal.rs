@@ -330,12 +330,9 @@ impl Inner {
         max: usize,
     ) -> Result<Vec<StoredEvent>, PersistError> {
         let deadline = self.deadline();
-        let place = self.layout.place(pid, Kind::Journal);
-        let (head, _) = self.journal_head(pid, &place, deadline).await?;
-        let from = from.0.max(head.deleted_to.saturating_add(1)).max(1);
-        if head.stream_seq == 0 || from > head.highest {
+        let Some((place, head, from)) = self.opening(pid, from, deadline).await? else {
             return Ok(Vec::new());
-        }
+        };
         if head.fills > 0 {
             return self.read_sorted(pid, &place, head, from, deadline).await;
         }
@@ -405,6 +402,24 @@ impl Inner {
             }
         }
         Ok(out)
+    }
+
+    /// What a read of `pid`'s events from `from` starts from: the journal's
+    /// place, its head (fresh from the leader), and the first sequence
+    /// still stored at or after `from`; `None` when there is nothing to read.
+    pub(super) async fn opening(
+        &self,
+        pid: &PersistenceId,
+        from: SequenceId,
+        deadline: Instant,
+    ) -> Result<Option<(Place, Head, i64)>, PersistError> {
+        let place = self.layout.place(pid, Kind::Journal);
+        let (head, _) = self.journal_head(pid, &place, deadline).await?;
+        let from = from.0.max(head.deleted_to.saturating_add(1)).max(1);
+        if head.stream_seq == 0 || from > head.highest {
+            return Ok(None);
+        }
+        Ok(Some((place, head, from)))
     }
 
     /// Every event from `from` on, from every record, sorted; a sequence

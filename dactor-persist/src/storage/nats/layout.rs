@@ -3,14 +3,18 @@
 //!
 //! Ids are spread over `shards` streams by a stable hash (FNV-1a, 64 bits),
 //! so that no stream holds the subject index of every id. Within a stream,
-//! an id owns six subjects:
+//! an id owns these subjects (a projection, by its name, the `p` ones):
 //!
 //! | subject | holds |
 //! |---|---|
 //! | `<prefix>.<shard>.j.<token>` | journal records (batches of events, deletion markers) |
 //! | `<prefix>.<shard>.s.<token>` | the latest snapshot (older ones rolled up) |
 //! | `<prefix>.<shard>.d.<token>` | the durable state (older ones rolled up) |
-//! | `<prefix>.<shard>.jc.<token>`, `.sc.`, `.dc.` | chunks of records above the server's message size |
+//! | `<prefix>.<shard>.p.<token>` | a projection's record (offset, pause, source) |
+//! | `<prefix>.<shard>.jc.<token>`, `.sc.`, `.dc.`, `.pc.` | chunks of records above the server's message size |
+//!
+//! Projection leases live apart, in `<stream prefix>_LEASES` on
+//! `<prefix>.lease.<token>`, whose messages expire.
 //!
 //! The token spells the id with `[A-Za-z0-9_-]` kept and every other byte as
 //! `~XX`, so two ids never share a token; an id whose token would exceed

@@ -371,16 +371,14 @@ async fn create_stream(
     patience: Duration,
 ) -> Result<Stream, String> {
     let give_up = tokio::time::Instant::now() + patience;
-    let mut pause = Duration::from_millis(100);
+    let mut wait = io::FIRST_PAUSE;
     loop {
         match js.get_or_create_stream(config.clone()).await {
             Ok(stream) => return Ok(stream),
-            Err(e) if tokio::time::Instant::now() + pause < give_up => {
-                tracing::debug!(stream = %config.name, error = %e, "NATS store: stream not opened yet; trying again");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
+            Err(e) => {
+                tracing::debug!(stream = %config.name, error = %e, "NATS store: stream not opened yet");
+                io::pause(give_up, &mut wait, e.to_string()).await?;
             }
-            Err(e) => return Err(e.to_string()),
         }
     }
 }

@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -204,49 +203,17 @@ impl Drop for NatsLease {
                 let subject = inner.layout.lease_subject(&name);
                 let deadline = inner.deadline();
                 // Remove our message only: a later holder's stays.
-                if let Ok(Some(message)) = inner.lease_message(&subject, deadline).await
+                if let Ok(Some(message)) = inner.last_on(&inner.leases, &subject, deadline).await
                     && Envelope::decode(&message.payload).is_ok_and(|e| e.nonce == nonce)
                 {
                     let _ = inner
-                        .lease_stream()
+                        .leases
                         .purge()
                         .filter(&subject)
                         .sequence(message.sequence.saturating_add(1))
                         .await;
                 }
             });
-        }
-    }
-}
-
-impl Inner {
-    fn lease_stream(&self) -> &async_nats::jetstream::stream::Stream {
-        &self.leases
-    }
-
-    async fn lease_message(
-        &self,
-        subject: &str,
-        deadline: Instant,
-    ) -> Result<Option<async_nats::jetstream::message::StreamMessage>, PersistError> {
-        let mut pause = Duration::from_millis(25);
-        loop {
-            match self.leases.get_last_raw_message_by_subject(subject).await {
-                Ok(message) => return Ok(Some(message)),
-                Err(e)
-                    if e.kind()
-                        == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
-                {
-                    return Ok(None);
-                }
-                Err(e) => {
-                    if Instant::now() + pause >= deadline {
-                        return Err(self.unavailable("reading a lease", subject, &e.to_string()));
-                    }
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(500));
-                }
-            }
         }
     }
 }

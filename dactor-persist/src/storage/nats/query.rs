@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use super::Inner;
-use super::io::envelope_at;
+use super::io::{FIRST_PAUSE, envelope_at, pause};
 use super::layout::{Kind, Place};
 use super::record::{What, decode_events};
 use super::scan::Found;
@@ -53,21 +53,19 @@ impl Inner {
 
     /// The stream's last sequence now: the horizon of a current query.
     async fn last_seq(&self, shard: usize, deadline: Instant) -> Result<u64, PersistError> {
-        let mut pause = std::time::Duration::from_millis(25);
+        let mut wait = FIRST_PAUSE;
         loop {
             match self.streams[shard].get_info().await {
                 Ok(info) => return Ok(info.state.last_sequence),
-                Err(e) => {
-                    if Instant::now() + pause >= deadline {
-                        return Err(self.unavailable(
+                Err(e) => pause(deadline, &mut wait, e.to_string())
+                    .await
+                    .map_err(|e| {
+                        self.unavailable(
                             "reading the stream's state",
                             &self.layout.stream_name(shard),
-                            &e.to_string(),
-                        ));
-                    }
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(std::time::Duration::from_millis(500));
-                }
+                            &e,
+                        )
+                    })?,
             }
         }
     }
@@ -236,12 +234,9 @@ impl Inner {
         max: usize,
     ) -> Result<Vec<EventEnvelope>, PersistError> {
         let deadline = self.deadline();
-        let place = self.layout.place(pid, Kind::Journal);
-        let (head, _) = self.journal_head(pid, &place, deadline).await?;
-        let from = from.0.max(head.deleted_to.saturating_add(1)).max(1);
-        if head.stream_seq == 0 || from > head.highest {
+        let Some((place, head, from)) = self.opening(pid, from, deadline).await? else {
             return Ok(Vec::new());
-        }
+        };
         if head.fills > 0 {
             // Offsets must follow sequences: a journal with a filled gap
             // has none that do.

@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use super::Inner;
+use super::io::{FIRST_PAUSE, pause};
 
 /// How many records are fetched one request each before a consumer is made.
 const SINGLE_GETS: usize = 4;
@@ -272,7 +273,7 @@ async fn open(
     from: u64,
     deadline: Instant,
 ) -> Result<(Ordered, String), crate::PersistError> {
-    let mut pause = Duration::from_millis(25);
+    let mut wait = FIRST_PAUSE;
     loop {
         let config = OrderedConfig {
             filter_subject: subject.to_owned(),
@@ -291,10 +292,8 @@ async fn open(
             }
             Err(e) => e.to_string(),
         };
-        if Instant::now() + pause >= deadline {
-            return Err(inner.unavailable("reading records", subject, &error));
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(500));
+        pause(deadline, &mut wait, error)
+            .await
+            .map_err(|e| inner.unavailable("reading records", subject, &e))?;
     }
 }
