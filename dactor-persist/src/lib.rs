@@ -76,7 +76,7 @@ pub use storage::{
     Durability, SqliteStats, SqliteStorage, SqliteStorageBuilder, SqliteStorageProvider,
 };
 pub use storage::{
-    InMemoryStorage, InMemoryStorageProvider, JournalBounds, JournalStorage, NewEvent,
+    EACH_PAGE, InMemoryStorage, InMemoryStorageProvider, JournalBounds, JournalStorage, NewEvent,
     SnapshotStorage, StateStorage, StorageProvider,
 };
 #[cfg(feature = "nats")]

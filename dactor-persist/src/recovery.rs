@@ -422,13 +422,16 @@ fn deletes_after_snapshots<A: EventSourced>(actor: &A) -> bool {
         .is_some_and(|c| c.delete_events_on_snapshot)
 }
 
-/// How many events recovery reads from the journal at a time.
-const REPLAY_PAGE: usize = 8192;
+/// The most events recovery asks the journal for in one read. Events are
+/// decoded as they are read ([`JournalStorage::read_events_each`]), so this
+/// bounds one query's length, not memory; a store that collects pages holds
+/// at most [`EACH_PAGE`](crate::EACH_PAGE) at once.
+const REPLAY_PAGE: usize = 65_536;
 
-/// Reads and decodes every event `from ..= to`, a page at a time, freeing
-/// each page's payloads as it goes, and proves them complete (see
-/// [`read_complete`]); the first failure is a [`PersistError::CorruptEntry`]
-/// naming its sequence.
+/// Reads and decodes every event `from ..= to` as the journal reads it,
+/// holding no payloads, and proves them complete (see
+/// [`read_complete`]); the first failure is a
+/// [`PersistError::CorruptEntry`] naming its sequence.
 async fn read_decoded<A: EventSourced>(
     // `&mut` only so that the future is `Send` without `A: Sync`.
     actor: &mut A,
@@ -439,33 +442,35 @@ async fn read_decoded<A: EventSourced>(
 ) -> Result<Vec<(SequenceId, A::Event)>, PersistError> {
     let mut events = Vec::new();
     let out = &mut events;
+    let mut decoded = Vec::with_capacity(1);
     // Moved in as `&mut`: a `&A` would make the future `Send` only for `A: Sync`.
-    read_complete(journal, pid, from, to, REPLAY_PAGE, move |page| {
-        out.reserve(page.len());
-        let mut decoded = Vec::with_capacity(1);
-        for entry in page {
-            match actor.deserialize_entry_into(&entry, &mut decoded) {
-                Ok(()) => out.extend(decoded.drain(..).map(|e| (entry.sequence_id, e))),
-                Err(err @ PersistError::CorruptEntry { .. }) => return Err(err),
-                Err(PersistError::IncompatibleEvent { detail, .. }) => {
-                    return Err(PersistError::IncompatibleEvent {
-                        sequence_id: entry.sequence_id,
-                        detail: format!("event `{}` of `{pid}`: {detail}", entry.event_type),
-                    });
-                }
-                Err(other) => {
-                    return Err(PersistError::CorruptEntry {
-                        sequence_id: entry.sequence_id,
-                        detail: format!(
-                            "event `{}` of `{pid}` does not decode: {other}",
-                            entry.event_type
-                        ),
-                    });
-                }
+    read_complete(
+        journal,
+        pid,
+        from,
+        to,
+        REPLAY_PAGE,
+        move |entry| match actor.deserialize_entry_into(entry, &mut decoded) {
+            Ok(()) => {
+                out.extend(decoded.drain(..).map(|e| (entry.sequence_id, e)));
+                Ok(())
             }
-        }
-        Ok(())
-    })
+            Err(err @ PersistError::CorruptEntry { .. }) => Err(err),
+            Err(PersistError::IncompatibleEvent { detail, .. }) => {
+                Err(PersistError::IncompatibleEvent {
+                    sequence_id: entry.sequence_id,
+                    detail: format!("event `{}` of `{pid}`: {detail}", entry.event_type),
+                })
+            }
+            Err(other) => Err(PersistError::CorruptEntry {
+                sequence_id: entry.sequence_id,
+                detail: format!(
+                    "event `{}` of `{pid}` does not decode: {other}",
+                    entry.event_type
+                ),
+            }),
+        },
+    )
     .await?;
     Ok(events)
 }

@@ -16,6 +16,8 @@
 //!
 //! [`JournalBounds`]: super::JournalBounds
 
+use std::ops::ControlFlow;
+
 use crate::query::EventEnvelope;
 use crate::{JournalEntry, JournalStorage, PersistError, PersistenceId, SequenceId};
 
@@ -111,45 +113,58 @@ impl Contiguity {
     /// Checks one page and moves past it; a refused page moves nothing, so
     /// that it can be read again (after [`extend_to`](Contiguity::extend_to)).
     pub(crate) fn accept<T: Sequenced>(&mut self, page: &[T]) -> Result<(), Refused> {
-        let mut next = self.next;
         if page.is_empty() {
-            if let Some(next) = next.filter(|next| *next <= self.end) {
-                return Err(self.missing(
-                    next,
-                    format!(
-                        "the store reports events up to {} but returned none from {} on",
-                        self.end.0, next.0
-                    ),
-                ));
-            }
-            self.ended = true;
-            return Ok(());
+            return self.accept_empty().map_err(Refused::Corrupt);
         }
+        let before = self.next;
         for entry in page {
-            let seq = entry.sequence();
-            let Some(expected) = next else {
-                return Err(self.disorder(seq, "after the last possible sequence".into()));
-            };
-            if seq < self.from {
-                return Err(
-                    self.disorder(seq, format!("below the requested start {}", self.from.0))
-                );
+            if let Err(refused) = self.accept_one(entry.sequence()) {
+                self.next = before;
+                return Err(refused);
             }
-            if seq < expected {
-                return Err(self.disorder(
-                    seq,
-                    format!("after event {} (repeated or out of order)", expected.0 - 1),
-                ));
-            }
-            if seq > expected && expected <= self.end {
-                return Err(self.missing(expected, format!("the next event read was {}", seq.0)));
-            }
-            if seq > self.end {
-                return Err(Refused::Beyond(seq));
-            }
-            next = seq.checked_next();
         }
-        self.next = next;
+        Ok(())
+    }
+
+    /// An empty page from [`next`](Contiguity::next) on: the end, when
+    /// nothing more is expected; missing events otherwise.
+    pub(crate) fn accept_empty(&mut self) -> Result<(), PersistError> {
+        if let Some(next) = self.next.filter(|next| *next <= self.end) {
+            return Err(PersistError::incomplete_journal(
+                &self.pid,
+                next,
+                format!(
+                    "the store reports events up to {} but returned none from {} on",
+                    self.end.0, next.0
+                ),
+            ));
+        }
+        self.ended = true;
+        Ok(())
+    }
+
+    /// Checks the next event read, by its sequence, and moves past it; a
+    /// refused one moves nothing, so that reading can resume from it.
+    pub(crate) fn accept_one(&mut self, seq: SequenceId) -> Result<(), Refused> {
+        let Some(expected) = self.next else {
+            return Err(self.disorder(seq, "after the last possible sequence".into()));
+        };
+        if seq < self.from {
+            return Err(self.disorder(seq, format!("below the requested start {}", self.from.0)));
+        }
+        if seq < expected {
+            return Err(self.disorder(
+                seq,
+                format!("after event {} (repeated or out of order)", expected.0 - 1),
+            ));
+        }
+        if seq > expected && expected <= self.end {
+            return Err(self.missing(expected, format!("the next event read was {}", seq.0)));
+        }
+        if seq > self.end {
+            return Err(Refused::Beyond(seq));
+        }
+        self.next = seq.checked_next();
         Ok(())
     }
 
@@ -186,9 +201,11 @@ impl Contiguity {
 }
 
 /// Reads every event of `pid` from `from` up to the journal's highest
-/// sequence, a page of at most `page` events at a time, and proves the result
-/// complete: the events are exactly `from ..= highest`, in order. `each` sees
-/// every page once it has been checked; it may stop the read with an error.
+/// sequence and proves the result complete: `each` sees exactly
+/// `from ..= highest`, in order, or the read fails. Events go to `each` as
+/// the store reads them ([`JournalStorage::read_events_each`], at most `page`
+/// per read), each checked before it is handed on, so a read that stops at
+/// damage has handed `each` only the events before it.
 ///
 /// The bounds are read first; events that a concurrent writer adds above them
 /// meanwhile are read too when the bounds, read again, cover them.
@@ -206,24 +223,39 @@ pub(crate) async fn read_complete<F>(
     mut each: F,
 ) -> Result<(), PersistError>
 where
-    F: FnMut(Vec<JournalEntry>) -> Result<(), PersistError> + Send,
+    F: FnMut(&JournalEntry) -> Result<(), PersistError> + Send,
 {
     let mut check = Contiguity::new(pid, from, end);
     while !check.is_done() {
-        let entries = journal
-            .read_events_page(pid, check.next(), check.page_len(page))
+        let mut refused = None;
+        let start = check.next();
+        let len = check.page_len(page);
+        let handed = journal
+            .read_events_each(pid, start, len, &mut |entry| match check
+                .accept_one(entry.sequence_id)
+            {
+                Ok(()) => {
+                    each(entry)?;
+                    Ok(ControlFlow::Continue(()))
+                }
+                Err(why) => {
+                    refused = Some(why);
+                    Ok(ControlFlow::Break(()))
+                }
+            })
             .await?;
-        match check.accept(&entries) {
-            Ok(()) => each(entries)?,
-            Err(Refused::Corrupt(err)) => return Err(err),
-            Err(Refused::Beyond(seq)) => {
+        match refused {
+            None if handed == 0 => check.accept_empty()?,
+            None => {}
+            Some(Refused::Corrupt(err)) => return Err(err),
+            Some(Refused::Beyond(seq)) => {
                 let highest = journal.read_bounds(pid).await?.highest;
                 if highest < seq {
                     return Err(check.beyond_error(seq));
                 }
                 tracing::debug!(persistence_id = %pid, highest = highest.0, "events were written while reading; reading them too");
                 check.extend_to(highest);
-                // The page is read again from where it was refused.
+                // Reading resumes at the refused event.
             }
         }
     }

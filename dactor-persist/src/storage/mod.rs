@@ -39,6 +39,7 @@
 //! [`PersistError::CorruptState`] or [`PersistError::StoreDamaged`], never as
 //! a wrong state.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -73,6 +74,11 @@ pub use sqlite::{
 };
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use verify::{DamagedRow, EngineCheck, JournalReport, Problem, VerifyReport};
+
+/// The most events the default
+/// [`read_events_each`](JournalStorage::read_events_each) reads at a time:
+/// a store without its own holds at most this many entries at once.
+pub const EACH_PAGE: usize = 8192;
 
 /// The event journal of event-sourced actors.
 #[async_trait]
@@ -177,6 +183,49 @@ pub trait JournalStorage: Send + Sync + 'static {
     ) -> Result<Vec<JournalEntry>, PersistError> {
         let _ = max;
         self.read_events(persistence_id, from_sequence).await
+    }
+
+    /// Reads a page like [`read_events_page`](JournalStorage::read_events_page),
+    /// handing each event to `each` as it is read instead of collecting the
+    /// page: recovery decodes events while the store is still reading the
+    /// rest, and never holds a page of payloads. The entry lent to `each` is
+    /// valid for that call only (a store may reuse it for the next event).
+    ///
+    /// `each` may stop the read early with [`ControlFlow::Break`], or with an
+    /// error, which the read returns as it is. Answers how many events were
+    /// handed to `each`: none means nothing is stored from `from_sequence` on.
+    /// A store that retries a read after a lost connection resumes after the
+    /// last event it handed out, never handing one out twice.
+    ///
+    /// The default reads one page of at most [`EACH_PAGE`] events through
+    /// [`read_events_page`](JournalStorage::read_events_page) and hands its
+    /// events out one by one; a short page is allowed, as for
+    /// `read_events_page`.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_events`](JournalStorage::read_events), and whatever `each`
+    /// returns.
+    async fn read_events_each(
+        &self,
+        persistence_id: &PersistenceId,
+        from_sequence: SequenceId,
+        max: usize,
+        each: &mut (
+                 dyn for<'e> FnMut(&'e JournalEntry) -> Result<ControlFlow<()>, PersistError> + Send
+             ),
+    ) -> Result<usize, PersistError> {
+        let page = self
+            .read_events_page(persistence_id, from_sequence, max.min(EACH_PAGE))
+            .await?;
+        let mut handed = 0;
+        for entry in &page {
+            handed += 1;
+            if each(entry)?.is_break() {
+                break;
+            }
+        }
+        Ok(handed)
     }
 
     /// The highest sequence ever written for the id (even if since deleted), or

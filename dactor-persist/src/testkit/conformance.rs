@@ -40,6 +40,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -143,6 +144,7 @@ macro_rules! __journal_checks {
             $($prefix)*
             journal_reads_in_order_within_bounds,
             journal_reads_pages_in_order,
+            journal_hands_out_events_one_by_one,
             journal_unknown_id_is_empty,
             journal_highest_never_goes_down,
             journal_refuses_a_duplicate_without_overwriting,
@@ -605,6 +607,135 @@ where
         store.read_events_page(&pid, SequenceId(11), 5).await,
     );
     same(C, "page past the end", seqs(&past), vec![]);
+}
+
+/// `read_events_each` hands out the events `read_events` returns, in order,
+/// whole (type and payload), at most `max` of them, and counts them; it
+/// stops when told to, returns the error `each` returns, and hands out
+/// nothing past the end.
+///
+/// # Panics
+///
+/// When the store does not behave so; the message names the check.
+pub async fn journal_hands_out_events_one_by_one<S>(store: Arc<S>)
+where
+    S: JournalStorage + ?Sized,
+{
+    const C: &str = "journal_hands_out_events_one_by_one";
+    let pid = id(C, "1");
+    let payloads: Vec<Vec<u8>> = (1..=10).map(|i| vec![i as u8; i]).collect();
+    let entries: Vec<(SequenceId, &str, &[u8])> = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            (
+                SequenceId(i as i64 + 1),
+                if i % 2 == 0 { "Even" } else { "Odd" },
+                p.as_slice(),
+            )
+        })
+        .collect();
+    ok(
+        C,
+        "write 10 events",
+        store.write_event_batch(&pid, &entries).await,
+    );
+    let whole = ok(C, "read all", store.read_events(&pid, SequenceId(1)).await);
+
+    // Everything from 1, in as many reads as the store needs.
+    let mut seen: Vec<JournalEntry> = Vec::new();
+    loop {
+        let from = seen.last().map_or(SequenceId(1), |e| e.sequence_id.next());
+        let mut read = Vec::new();
+        let handed = ok(
+            C,
+            &format!("read from {}", from.0),
+            store
+                .read_events_each(&pid, from, 100, &mut |e| {
+                    read.push(e.clone());
+                    Ok(ControlFlow::Continue(()))
+                })
+                .await,
+        );
+        same(C, "the count it answers", handed, read.len());
+        if read.is_empty() {
+            break;
+        }
+        seen.extend(read);
+        assert!(
+            seen.len() <= 10,
+            "conformance check `{C}` failed: reads repeat events: {:?}",
+            seqs(&seen)
+        );
+    }
+    same(C, "the events handed out", seen, whole.clone());
+
+    // At most `max`, from the middle.
+    let mut read = Vec::new();
+    let handed = ok(
+        C,
+        "read 3 from 4",
+        store
+            .read_events_each(&pid, SequenceId(4), 3, &mut |e| {
+                read.push(e.sequence_id.0);
+                Ok(ControlFlow::Continue(()))
+            })
+            .await,
+    );
+    assert!(
+        handed <= 3 && handed == read.len() && read == (4..4 + handed as i64).collect::<Vec<_>>(),
+        "conformance check `{C}` failed: a read of 3 from 4 handed out {read:?} and counted {handed}"
+    );
+
+    // Told to stop after the second.
+    let mut read = Vec::new();
+    let handed = ok(
+        C,
+        "read until told to stop",
+        store
+            .read_events_each(&pid, SequenceId(1), 100, &mut |e| {
+                read.push(e.sequence_id.0);
+                Ok(if read.len() == 2 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
+            })
+            .await,
+    );
+    same(
+        C,
+        "a read told to stop after two",
+        (handed, read),
+        (2, vec![1, 2]),
+    );
+
+    // An error from `each` is the read's error.
+    let mut calls = 0;
+    let failed = store
+        .read_events_each(&pid, SequenceId(1), 100, &mut |_| {
+            calls += 1;
+            Err(PersistError::SerializationFailed("stop here".into()))
+        })
+        .await;
+    assert!(
+        matches!(&failed, Err(PersistError::SerializationFailed(m)) if m == "stop here")
+            && calls == 1,
+        "conformance check `{C}` failed: an error from `each` after {calls} call(s) gave {failed:?}"
+    );
+
+    let mut past = 0;
+    let handed = ok(
+        C,
+        "read past the end",
+        store
+            .read_events_each(&pid, SequenceId(11), 5, &mut |_| {
+                past += 1;
+                Ok(ControlFlow::Continue(()))
+            })
+            .await,
+    );
+    same(C, "a read past the end", (handed, past), (0, 0));
 }
 
 /// An id nothing was written to reads no events, no highest sequence, and

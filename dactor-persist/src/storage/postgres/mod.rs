@@ -5,6 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -1246,6 +1247,69 @@ impl JournalStorage for PostgresStorage {
                 entries.push(entry);
             }
             Ok(Ok(entries))
+        })?
+    }
+
+    async fn read_events_each(
+        &self,
+        persistence_id: &PersistenceId,
+        from_sequence: SequenceId,
+        max: usize,
+        each: &mut (
+                 dyn for<'e> FnMut(&'e JournalEntry) -> Result<ControlFlow<()>, PersistError> + Send
+             ),
+    ) -> Result<usize, PersistError> {
+        if persistence_id.0.contains('\0') || max == 0 {
+            return Ok(0);
+        }
+        // One entry, refilled for every row: no allocation per event once
+        // its buffers have grown to the largest.
+        let mut entry = JournalEntry {
+            sequence_id: SequenceId::ZERO,
+            event_type: String::new(),
+            payload: Vec::new(),
+        };
+        // What was handed out so far: a retry after a lost connection asks
+        // for the rest only.
+        let (mut handed, mut after) = (0usize, from_sequence.0.saturating_sub(1));
+        with_conn!(self, "read events", persistence_id, |conn| {
+            let stmt = conn.prepare_cached(&self.shared.sql.read_events).await?;
+            let start = after.saturating_add(1);
+            let limit = i64::try_from(max - handed).unwrap_or(i64::MAX);
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+                [&persistence_id.0, &start, &limit];
+            let rows = conn.query_raw(&stmt, params).await?;
+            futures_util::pin_mut!(rows);
+            // Rows are checked and handed on as they arrive, while the
+            // server is still sending the rest.
+            while let Some(row) = rows.try_next().await? {
+                let event = match read::checked_event(&row, 0, persistence_id) {
+                    Ok(event) => event,
+                    Err(damaged) => return Ok(Err(damaged)),
+                };
+                if event.sequence <= after {
+                    return Ok(Err(PersistError::CorruptEntry {
+                        sequence_id: SequenceId(event.sequence),
+                        detail: format!(
+                            "{} returned event {} of `{persistence_id}` after {after}: its \
+                             index is damaged",
+                            self.shared.target, event.sequence
+                        ),
+                    }));
+                }
+                entry.sequence_id = SequenceId(event.sequence);
+                entry.event_type.clear();
+                entry.event_type.push_str(event.event_type);
+                entry.payload.clear();
+                entry.payload.extend_from_slice(event.payload);
+                (handed, after) = (handed + 1, event.sequence);
+                match each(&entry) {
+                    Ok(ControlFlow::Continue(())) => {}
+                    Ok(ControlFlow::Break(())) => break,
+                    Err(stop) => return Ok(Err(stop)),
+                }
+            }
+            Ok(Ok(handed))
         })?
     }
 

@@ -319,7 +319,10 @@ LIMIT 1"
 
 /// One id's bookkeeping row (highest, deleted_to, whether its checksum
 /// holds; all NULL when it has none: nothing was ever removed) and its
-/// largest stored sequence.
+/// largest stored sequence. That one is the first row of a backward index
+/// scan, not `max(sequence)`: for an id the planner's statistics think rare,
+/// it planned `max` as an aggregate over every event of the id (10 ms for
+/// 20,000 events).
 macro_rules! bounds {
     () => {
         concat!(
@@ -330,7 +333,8 @@ macro_rules! bounds {
                 "m.deleted_to"
             ),
             ",
-    (SELECT max(sequence) FROM {schema}.journal WHERE persistence_id = $1)
+    (SELECT sequence FROM {schema}.journal WHERE persistence_id = $1
+     ORDER BY sequence DESC LIMIT 1)
 FROM (SELECT 1) AS one
 LEFT JOIN {schema}.journal_meta m ON m.persistence_id = $1"
         )
