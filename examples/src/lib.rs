@@ -3,4 +3,5 @@
 
 pub mod account;
 pub mod bank_settings;
+pub mod cli;
 pub mod settings;

@@ -127,8 +127,22 @@ async fn run(opts: &Options) -> Result<(), Box<dyn Error>> {
         .build();
 
     let settings = runtime.spawn_durable_state(BankSettings::main()).await?;
-    let (run_no, limit) = settings.ask(StartRun).await??;
+    let run = settings.ask(StartRun(opts.accounts as u64)).await??;
+    let (run_no, limit) = (run.number, run.transfer_limit);
     println!("journal: {} (run {run_no})", opts.path);
+    let n_accounts = usize::try_from(run.accounts)?;
+    if n_accounts > opts.accounts {
+        println!(
+            "the bank already has {n_accounts} accounts, more than --accounts {} asks for: \
+             using all of them, so that their money stays in the total",
+            opts.accounts
+        );
+    }
+    let opts = &Options {
+        path: opts.path.clone(),
+        accounts: n_accounts,
+        transfers: opts.transfers,
+    };
 
     let accounts: Entities<Account> =
         runtime.event_sourced_entities(EntityConfig::new(account).max_live(opts.accounts / 2));
@@ -226,7 +240,13 @@ async fn run(opts: &Options) -> Result<(), Box<dyn Error>> {
     );
     let expected = OPENING * opts.accounts as u64;
     if total != expected {
-        return Err(format!("the balances add up to {total}, not {expected}").into());
+        return Err(format!(
+            "the balances add up to {total}, not {expected} ({} accounts of {OPENING}): money \
+             was created or lost; the journal {} may be damaged (`dactor-persist verify {}` \
+             checks it)",
+            opts.accounts, opts.path, opts.path
+        )
+        .into());
     }
     println!("balances add up to {total}, as they must");
 

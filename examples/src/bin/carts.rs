@@ -10,6 +10,9 @@
 //! cargo run -p dactor-persist-examples --bin carts -- /tmp/x.db
 //! ```
 
+use std::process::ExitCode;
+
+use dactor_persist_examples::cli;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -129,12 +132,26 @@ fn read_model(path: &str) -> Result<Vec<(String, i64)>, Box<dyn std::error::Erro
     Ok(rows)
 }
 
+const USAGE: &str = "\
+usage: carts [DATABASE]
+
+Shopping carts as event-sourced actors in a SQLite file (default ./carts.db),
+and a projection that keeps a table of the checked-out carts in the same file,
+exactly once. Each run adds three carts; run it again and the projection
+applies only what is new.";
+
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "carts.db".to_owned());
-    let store = Arc::new(SqliteStorage::open(&path).await?);
+async fn main() -> ExitCode {
+    let path = match cli::database_argument("carts.db", USAGE) {
+        Ok(path) => path,
+        Err(exit) => return exit,
+    };
+    let result = run(&path).await;
+    cli::finish(&path, result)
+}
+
+async fn run(path: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let store = Arc::new(SqliteStorage::open(path).await?);
     let runtime = Runtime::builder()
         .storage(SqliteStorageProvider::from_storage(store.clone()))
         .build();
@@ -143,7 +160,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let projection = checkouts().run_in_sqlite(store.clone(), list_checkouts)?;
 
     // Three new carts per run, two of them checked out.
-    let run = read_model(&path).map_or(1, |rows| rows.len() / 2 + 1);
+    let run = read_model(path).map_or(1, |rows| rows.len() / 2 + 1);
     for (n, items) in [
         (1, vec![("book", 12), ("pen", 3)]),
         (2, vec![("lamp", 40)]),
@@ -169,7 +186,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Every checkout persisted so far is in the read model once the
     // projection reaches the head.
     projection.wait_for(store.event_head().await?).await?;
-    let listed = read_model(&path)?;
+    let listed = read_model(path)?;
     println!("checked_out_carts ({} rows):", listed.len());
     for (cart, total) in &listed {
         println!("  {cart:<16} {total:>5}");
@@ -178,11 +195,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A rebuild: pause, empty the table, clear the offset, resume. The
     // projection handles every checkout again, from the journal.
     projection.pause().await?;
-    Connection::open(&path)?.execute_batch("DELETE FROM checked_out_carts")?;
+    Connection::open(path)?.execute_batch("DELETE FROM checked_out_carts")?;
     projection.clear_offset().await?;
     projection.resume().await?;
     projection.wait_for(store.event_head().await?).await?;
-    let rebuilt = read_model(&path)?;
+    let rebuilt = read_model(path)?;
     assert_eq!(rebuilt, listed, "the rebuilt read model differs");
     println!("rebuilt from the journal: the same {} rows", rebuilt.len());
 

@@ -5,16 +5,31 @@
 //! cargo run -p dactor-persist-examples --bin settings            # ./settings.db
 //! ```
 
+use std::process::ExitCode;
+
 use dactor_persist::SqliteStorageProvider;
 use dactor_persist::runtime::Runtime;
+use dactor_persist_examples::cli;
 use dactor_persist_examples::settings::{Bigger, Prefs, SetTheme, Show};
 
+const USAGE: &str = "\
+usage: settings [DATABASE]
+
+A durable-state actor (a user's preferences) saved whole in a SQLite file
+(default ./settings.db): changed, stopped, and recovered.";
+
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "settings.db".to_owned());
-    let storage = SqliteStorageProvider::open(&path).await?;
+async fn main() -> ExitCode {
+    let path = match cli::database_argument("settings.db", USAGE) {
+        Ok(path) => path,
+        Err(exit) => return exit,
+    };
+    let result = run(&path).await;
+    cli::finish(&path, result)
+}
+
+async fn run(path: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let storage = SqliteStorageProvider::open(path).await?;
     let runtime = Runtime::builder().storage(storage.clone()).build();
     let prefs = runtime
         .spawn_durable_state(Prefs {

@@ -1,0 +1,47 @@
+//! What the examples' binaries share on the command line: a database path
+//! as the only argument, `--help`, and errors a person can act on.
+
+use std::error::Error;
+use std::process::ExitCode;
+
+/// The database path of an example that takes only that (`default` when
+/// none is given): `Err` with the exit code once `--help` was answered or a
+/// wrong argument was reported with `usage`.
+///
+/// # Errors
+///
+/// The exit code to return: success after `--help`, 2 after a wrong
+/// argument.
+pub fn database_argument(default: &str, usage: &str) -> Result<String, ExitCode> {
+    let mut path = None;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "-h" | "--help" => {
+                println!("{usage}");
+                return Err(ExitCode::SUCCESS);
+            }
+            flag if flag.starts_with('-') => {
+                eprintln!("error: unknown option {flag}\n\n{usage}");
+                return Err(ExitCode::from(2));
+            }
+            file if path.is_none() => path = Some(file.to_owned()),
+            extra => {
+                eprintln!("error: one database only, not also {extra:?}\n\n{usage}");
+                return Err(ExitCode::from(2));
+            }
+        }
+    }
+    Ok(path.unwrap_or_else(|| default.to_owned()))
+}
+
+/// The exit of an example's run: its error printed for a person (`Display`,
+/// naming the database), and a non-zero code.
+pub fn finish(path: &str, result: Result<(), Box<dyn Error>>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e} (database {path}; pass another path as the first argument)");
+            ExitCode::FAILURE
+        }
+    }
+}
