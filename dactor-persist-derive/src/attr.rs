@@ -289,14 +289,14 @@ pub fn parse_container(attrs: &[Attribute], derive: Derive, errors: &mut Errors)
                 }
                 "apply" => {
                     if let Some(v) =
-                        parse_or_report(errors, &key, || meta.value()?.parse::<ExprPath>())
+                        path_value(&meta, &key, errors)
                     {
                         set_once(errors, &mut c.apply, v, &key, span);
                     }
                 }
                 "id" => {
                     if let Some(v) =
-                        parse_or_report(errors, &key, || meta.value()?.parse::<ExprPath>())
+                        path_value(&meta, &key, errors)
                     {
                         set_once(errors, &mut c.id_fn, v, &key, span);
                     }
@@ -452,8 +452,7 @@ pub fn parse_field(attrs: &[Attribute], place: FieldPlace, errors: &mut Errors) 
             match key.as_str() {
                 "default" => {
                     let value = if meta.input.peek(syn::Token![=]) {
-                        parse_or_report(errors, &key, || meta.value()?.parse::<ExprPath>())
-                            .map(DefaultValue::Path)
+                        path_value(&meta, &key, errors).map(DefaultValue::Path)
                     } else {
                         Some(DefaultValue::Trait)
                     };
@@ -623,7 +622,7 @@ pub fn parse_event_container(attrs: &[Attribute], errors: &mut Errors) -> EventC
                     set_once(errors, &mut c.krate, v, &key, span);
                 }
             } else if key == "tags" {
-                if let Some(v) = parse_or_report(errors, &key, || meta.value()?.parse::<ExprPath>()) {
+                if let Some(v) = path_value(&meta, &key, errors) {
                     set_once(errors, &mut c.tags, v, &key, span);
                 }
             } else if key == "format" {
@@ -690,6 +689,8 @@ pub fn parse_variant(attrs: &[Attribute], errors: &mut Errors) -> VariantAttrs {
                         " (`tags = path` goes on the enum; a variant takes `tag = \"..\"`)".to_owned()
                     } else if key == "default" {
                         " (this is a field attribute: put it on the variant's field)".to_owned()
+                    } else if matches!(key.as_str(), "format" | "upcast" | "crate") {
+                        format!(" (`{key}` goes on the enum)")
                     } else {
                         did_you_mean(&key, &["name", "alias", "tag"])
                     };
@@ -731,6 +732,39 @@ fn parse_or_report<T>(
 ) -> Option<T> {
     match f() {
         Ok(v) => Some(v),
+        Err(e) => {
+            errors.push(e.span(), format!("persist attribute `{key}`: {e}"));
+            None
+        }
+    }
+}
+
+/// `key = path` (of a function): any other value is reported as such, and
+/// consumed, so that parsing goes on with the next key.
+fn path_value(meta: &ParseNestedMeta<'_>, key: &str, errors: &mut Errors) -> Option<ExprPath> {
+    let value = match meta.value() {
+        Ok(v) => v,
+        Err(_) => {
+            errors.push(
+                meta.path.span(),
+                format!("persist attribute `{key}` expects a path: `{key} = path`"),
+            );
+            return None;
+        }
+    };
+    match value.parse::<syn::Expr>() {
+        Ok(syn::Expr::Path(path)) => Some(path),
+        Ok(other) => {
+            let shown = quote::ToTokens::to_token_stream(&other).to_string();
+            errors.push(
+                syn::spanned::Spanned::span(&other),
+                format!(
+                    "persist attribute `{key}` expects the path of a function \
+                     (`{key} = my_fn` or `{key} = Self::my_fn`), not `{shown}`"
+                ),
+            );
+            None
+        }
         Err(e) => {
             errors.push(e.span(), format!("persist attribute `{key}`: {e}"));
             None

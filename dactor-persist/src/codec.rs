@@ -36,7 +36,7 @@
 //! |---|---|---|
 //! | add a field to an event variant | put it last with `#[persist(default)]` or `#[persist(default = path)]`: old events end before it and read with the default | `events::add_field` |
 //! | rename an event's field | nothing: fields are stored by position | `events::rename_field` |
-//! | rename a variant | `#[persist(alias = "OldName")]` on it (it then writes its new name), or keep the stored name with `#[persist(name = "OldName")]` | `events::rename_variant` |
+//! | rename a variant | `#[persist(alias = "OldName")]` on it (it then writes its new name), or keep the stored name with `#[persist(name = "OldName")]` | `events::rename_variant::a_renamed_variant_reads_its_old_name_through_an_alias`, `events::rename_variant::a_renamed_variant_can_keep_writing_its_stored_name` |
 //! | split a variant | keep the old shape, under its stored name, in a legacy `#[derive(PersistentEvent)]` enum; on the current enum `#[persist(upcast(from = Legacy, with = path))]`, `path: fn(Legacy) -> Self` picks the new variant | `events::upcasts::a_split_variant_upcasts_to_each_of_its_parts` |
 //! | remove a variant | move it to the legacy enum and upcast it to what it means now: it leaves the current enum's `match`es | `events::upcasts::a_removed_variant_stays_readable_as_another` |
 //! | change an event field's type | give the new shape a new stored name (`#[persist(name = "Deposited.v2")]`), keep the old shape in the legacy enum, convert in the upcaster | `events::upcasts::a_changed_field_type_reads_through_its_old_name` |

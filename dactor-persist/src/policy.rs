@@ -23,8 +23,13 @@ pub enum RecoveryFailurePolicy {
         /// Wait before the second try.
         initial_delay: Duration,
     },
-    /// Start with the actor's initial state; new events are written after the
-    /// highest stored sequence, so nothing stored is overwritten.
+    /// Start with the actor's initial state. An event-sourced actor writes
+    /// its new events after the highest stored sequence, so nothing stored is
+    /// overwritten. A durable-state actor whose stored state cannot be read
+    /// first sets that state aside, unchanged, under
+    /// [`set_aside_id`](crate::set_aside_id), and does not start when it
+    /// cannot: its next save would otherwise replace the user's data (see
+    /// [`recover_durable_state`](crate::recover_durable_state)).
     SkipAndStart,
 }
 

@@ -176,11 +176,32 @@ mod rename_variant {
         }
     }
 
+    /// The other way: the variant renamed in the code only, its stored
+    /// name kept.
+    pub mod v2_same_stored_name {
+        use dactor_persist::prelude::*;
+        #[derive(Debug, PartialEq, PersistentEvent)]
+        pub enum Account {
+            #[persist(name = "Withdrew")]
+            Withdrawn(u64),
+        }
+    }
+
     #[test]
     fn a_renamed_variant_reads_its_old_name_through_an_alias() {
         let read: Vec<v2::Account> = reread(&[v1::Account::Withdrew(7)]);
         assert_eq!(read, [v2::Account::Withdrawn(7)]);
         assert_eq!(read[0].event_type(), "Withdrawn");
+    }
+
+    #[test]
+    fn a_renamed_variant_can_keep_writing_its_stored_name() {
+        let read: Vec<v2_same_stored_name::Account> = reread(&[v1::Account::Withdrew(7)]);
+        assert_eq!(read, [v2_same_stored_name::Account::Withdrawn(7)]);
+        // It still writes the old name, so older readers keep reading it.
+        assert_eq!(read[0].event_type(), "Withdrew");
+        let back: Vec<v1::Account> = reread(&read);
+        assert_eq!(back, [v1::Account::Withdrew(7)]);
     }
 }
 
