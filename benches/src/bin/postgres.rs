@@ -219,7 +219,6 @@ impl Writes {
         for _ in 0..runs.min(3) {
             lags.extend(bench.read_lag().await?);
         }
-        let mut lags = lags;
         Ok(Some(Self {
             raw_seq: median(raw_seq),
             store_seq: median(store_seq),
