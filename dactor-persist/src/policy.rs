@@ -90,8 +90,9 @@ pub struct SnapshotConfig {
 ///
 /// A save whose encoded state is the one last saved (or recovered) writes
 /// nothing: read-only messages count toward `every_n_messages` but cost no
-/// commit. On the SQLite store, saves of many actors made at the same time
-/// share one commit.
+/// commit. On the SQLite and PostgreSQL stores, saves of many actors made
+/// at the same time share one commit (a lone save runs at once), so a reply
+/// that waits for its save costs about one commit, however many wait.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SaveConfig {
     /// Save after every N handled messages (None: never by count).

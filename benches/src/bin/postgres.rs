@@ -17,8 +17,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use dactor_persist::query::{Offset, ReadJournal};
 use dactor_persist::{
-    EventSourced, JournalStorage, PersistError, PersistentActor, PostgresStorage, SequenceId,
-    recover_event_sourced,
+    EventSourced, JournalStorage, PersistError, PersistenceId, PersistentActor, PostgresStorage,
+    SequenceId, StateStorage, recover_event_sourced,
 };
 use dactor_persist_benches::stats::{median, percentile};
 use dactor_persist_benches::{Counter, CounterEvent};
@@ -161,6 +161,7 @@ struct Writes {
     raw_ordered: f64,
     ordering_ratio: f64,
     concurrent: f64,
+    states: f64,
     lag_p50: f64,
     lag_p99: f64,
 }
@@ -214,6 +215,11 @@ impl Writes {
         for _ in 0..runs {
             concurrent.push(bench.store_concurrent().await?);
         }
+        eprintln!("store: {actors} actors saving states concurrently ...");
+        let mut states = Vec::new();
+        for _ in 0..runs {
+            states.push(bench.states_concurrent().await?);
+        }
         eprintln!("store: {actors} actors with a live reader on another store ...");
         let mut lags = Vec::new();
         for _ in 0..runs.min(3) {
@@ -228,6 +234,7 @@ impl Writes {
             raw_ordered: median(raw_ordered),
             ordering_ratio: median(ordering_ratio),
             concurrent: median(concurrent),
+            states: median(states),
             lag_p50: percentile(&mut lags, 0.5) / 1000.0,
             lag_p99: percentile(&mut lags, 0.99) / 1000.0,
         }))
@@ -243,6 +250,7 @@ impl Writes {
             raw_ordered,
             ordering_ratio,
             concurrent,
+            states,
             lag_p50,
             lag_p99,
         } = self;
@@ -269,6 +277,10 @@ impl Writes {
             "| store: {actors} actors, {events_per_actor} sequential persists each, concurrently | {concurrent:.0} | raw {RAW_CONNECTIONS} connections | {:.1} | >= 100,000/s | {} |",
             concurrent / raw_par,
             met(*concurrent >= 100_000.0)
+        );
+        println!(
+            "| store: {actors} durable-state actors, 20 saves of 64 bytes each, concurrently (saves/s) | {states:.0} | raw {RAW_CONNECTIONS} connections | {:.1} | | |",
+            states / raw_par
         );
         println!(
             "| read lag while {actors} actors write: transaction start to delivery to a live reader of all events on another store | p50 {lag_p50:.1} ms, p99 {lag_p99:.1} ms | | | | |"
@@ -563,6 +575,33 @@ impl Bench {
         }
         let rate = (self.sizes.actors * self.sizes.events_per_actor) as f64
             / started.elapsed().as_secs_f64();
+        store.close().await;
+        self.drop_schema(&schema).await?;
+        Ok(rate)
+    }
+
+    /// The same number of actors saving durable states (64 bytes, 20 saves
+    /// each) concurrently: saves of different ids share commits.
+    async fn states_concurrent(&self) -> Result<f64> {
+        const SAVES: usize = 20;
+        let schema = self.schema("states");
+        let store = Arc::new(self.store(&schema).await?);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for actor in 0..self.sizes.actors {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let pid = PersistenceId::new("State", &actor.to_string());
+                for n in 0..SAVES {
+                    store.save_state(&pid, &[n as u8; 64]).await?;
+                }
+                Ok::<_, PersistError>(())
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        let rate = (self.sizes.actors * SAVES) as f64 / started.elapsed().as_secs_f64();
         store.close().await;
         self.drop_schema(&schema).await?;
         Ok(rate)

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dactor_persist::{JournalStorage, PersistError, PersistenceId, PostgresStorage, SequenceId};
+use dactor_persist::{
+    JournalStorage, PersistError, PersistenceId, PostgresStorage, SequenceId, StateStorage,
+};
 use libtest_mimic::Trial;
 
 use crate::support::{Schema, raw, trial};
@@ -24,7 +26,85 @@ pub fn trials() -> Vec<Trial> {
             "group_commit::closing_answers_every_write",
             closing_answers_every_write,
         ),
+        trial(
+            "group_commit::concurrent_state_saves_each_keep_their_last",
+            concurrent_state_saves,
+        ),
+        trial(
+            "group_commit::a_state_save_the_server_refuses_fails_alone",
+            refused_state_save_fails_alone,
+        ),
     ]
+}
+
+/// Many actors saving their states at once (their saves share statements):
+/// every id ends with its own last state, checked on a second store.
+async fn concurrent_state_saves() {
+    let schema = Schema::new("states");
+    let store = schema.store().await;
+    let tasks: Vec<_> = (0..300u32)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let pid = PersistenceId::new("Saver", &i.to_string());
+                for n in 0..10u32 {
+                    let state = format!("{i}:{n}").into_bytes();
+                    store.save_state(&pid, &state).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    store.close().await;
+    let reader = schema.store().await;
+    for i in 0..300u32 {
+        let pid = PersistenceId::new("Saver", &i.to_string());
+        let state = reader.load_state(&pid).await.unwrap();
+        assert_eq!(state, Some(format!("{i}:9").into_bytes()), "{pid}");
+    }
+}
+
+/// A save the server refuses (here a check constraint added for the test)
+/// fails alone: the saves that shared its statement are stored.
+async fn refused_state_save_fails_alone() {
+    let schema = Schema::new("states_refused");
+    let store = schema.store().await;
+    raw()
+        .await
+        .batch_execute(&format!(
+            "ALTER TABLE {}.states ADD CONSTRAINT no_poison CHECK (payload <> 'poison'::bytea)",
+            schema.quoted()
+        ))
+        .await
+        .unwrap();
+    // 200 saves at once, four of them poisoned: while the first runs alone,
+    // the others queue for the state writer and share its statements.
+    let tasks: Vec<_> = (0..200u32)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let pid = PersistenceId::new("Saver", &i.to_string());
+                let payload: &[u8] = if i % 50 == 7 { b"poison" } else { b"fine" };
+                (i, store.save_state(&pid, payload).await)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (i, result) = task.await.unwrap();
+        if i % 50 == 7 {
+            let err = result.expect_err("the poisoned save is refused");
+            assert!(err.to_string().contains("no_poison"), "{err}");
+        } else {
+            result.unwrap_or_else(|e| panic!("save {i} failed with its poisoned neighbour: {e}"));
+        }
+    }
+    for i in 0..200u32 {
+        let pid = PersistenceId::new("Saver", &i.to_string());
+        let expected = (i % 50 != 7).then(|| b"fine".to_vec());
+        assert_eq!(store.load_state(&pid).await.unwrap(), expected, "{pid}");
+    }
 }
 
 /// What one concurrent writer does, and whether it must be refused.

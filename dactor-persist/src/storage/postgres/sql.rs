@@ -411,6 +411,18 @@ ON CONFLICT (persistence_id) DO UPDATE SET
     };
 }
 
+/// Saves the states of a group of distinct ids in one statement, from
+/// parallel arrays (see `states.rs`).
+macro_rules! save_states {
+    () => {
+        "INSERT INTO {schema}.states AS s (persistence_id, payload, checksum)
+SELECT * FROM unnest($1::TEXT[], $2::BYTEA[], $3::BIGINT[])
+ON CONFLICT (persistence_id) DO UPDATE SET
+    payload = EXCLUDED.payload, checksum = EXCLUDED.checksum,
+    tx_id = EXCLUDED.tx_id, position = EXCLUDED.position, written_at = EXCLUDED.written_at"
+    };
+}
+
 /// Loads a durable state.
 macro_rules! load_state {
     () => {
@@ -546,8 +558,8 @@ pub(super) use {
 pub(super) use {
     bounds, create_schema, create_version_table, delete_events, delete_snapshots, delete_state,
     insert_event, insert_events, latest_snapshot, load_state, meta_checksum, read_events,
-    record_version, save_snapshot, save_state, schema_exists, schema_version, server_version,
-    undo_events, undoing_batch, upsert_meta, version_table_exists, written_by,
+    record_version, save_snapshot, save_state, save_states, schema_exists, schema_version,
+    server_version, undo_events, undoing_batch, upsert_meta, version_table_exists, written_by,
 };
 pub(super) use {
     delete_tags, deleted_ids, event_head, events_after, horizon, horizon_row, insert_tagged_events,
@@ -582,6 +594,7 @@ pub(super) struct Statements {
     pub(super) latest_snapshot: String,
     pub(super) delete_snapshots: String,
     pub(super) save_state: String,
+    pub(super) save_states: String,
     pub(super) load_state: String,
     pub(super) delete_state: String,
 }
@@ -615,6 +628,7 @@ impl Statements {
             latest_snapshot: s(latest_snapshot!()),
             delete_snapshots: s(delete_snapshots!()),
             save_state: s(save_state!()),
+            save_states: s(save_states!()),
             load_state: s(load_state!()),
             delete_state: s(delete_state!()),
         }
