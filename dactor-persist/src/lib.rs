@@ -76,8 +76,8 @@ pub use storage::{
     Durability, SqliteStats, SqliteStorage, SqliteStorageBuilder, SqliteStorageProvider,
 };
 pub use storage::{
-    EACH_PAGE, InMemoryStorage, InMemoryStorageProvider, JournalBounds, JournalStorage, NewEvent,
-    SnapshotStorage, StateStorage, StorageProvider,
+    EACH_PAGE, EntrySink, InMemoryStorage, InMemoryStorageProvider, JournalBounds, JournalStorage,
+    NewEvent, SnapshotStorage, StateStorage, StorageProvider,
 };
 #[cfg(feature = "nats")]
 pub use storage::{NatsServer, NatsStorage, NatsStorageBuilder, NatsStorageProvider};

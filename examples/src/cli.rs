@@ -2,7 +2,23 @@
 //! as the only argument, `--help`, and errors a person can act on.
 
 use std::error::Error;
+use std::future::Future;
 use std::process::ExitCode;
+
+/// The whole `main` of an example that takes a database path: reads it (or
+/// answers `--help`), runs `body` on it, and exits as [`finish`] says.
+pub async fn main_with_database<F, Fut>(default: &str, usage: &str, body: F) -> ExitCode
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = Result<(), Box<dyn Error>>>,
+{
+    let path = match database_argument(default, usage) {
+        Ok(path) => path,
+        Err(exit) => return exit,
+    };
+    let result = body(path.clone()).await;
+    finish(&path, result)
+}
 
 /// The database path of an example that takes only that (`default` when
 /// none is given): `Err` with the exit code once `--help` was answered or a
@@ -12,7 +28,7 @@ use std::process::ExitCode;
 ///
 /// The exit code to return: success after `--help`, 2 after a wrong
 /// argument.
-pub fn database_argument(default: &str, usage: &str) -> Result<String, ExitCode> {
+fn database_argument(default: &str, usage: &str) -> Result<String, ExitCode> {
     let mut path = None;
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
@@ -36,7 +52,7 @@ pub fn database_argument(default: &str, usage: &str) -> Result<String, ExitCode>
 
 /// The exit of an example's run: its error printed for a person (`Display`,
 /// naming the database), and a non-zero code.
-pub fn finish(path: &str, result: Result<(), Box<dyn Error>>) -> ExitCode {
+fn finish(path: &str, result: Result<(), Box<dyn Error>>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -51,6 +51,8 @@ mod checksum;
 pub(crate) mod complete;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "nats"))]
 mod extras;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod in_flight;
 mod memory;
 #[cfg(feature = "nats")]
 mod nats;
@@ -79,6 +81,11 @@ pub use verify::{DamagedRow, EngineCheck, JournalReport, Problem, VerifyReport};
 /// [`read_events_each`](JournalStorage::read_events_each) reads at a time:
 /// a store without its own holds at most this many entries at once.
 pub const EACH_PAGE: usize = 8192;
+
+/// What [`JournalStorage::read_events_each`] hands each event to: it
+/// answers whether to go on, or an error that stops the read.
+pub type EntrySink<'a> =
+    dyn for<'e> FnMut(&'e JournalEntry) -> Result<ControlFlow<()>, PersistError> + Send + 'a;
 
 /// The event journal of event-sourced actors.
 #[async_trait]
@@ -211,9 +218,7 @@ pub trait JournalStorage: Send + Sync + 'static {
         persistence_id: &PersistenceId,
         from_sequence: SequenceId,
         max: usize,
-        each: &mut (
-                 dyn for<'e> FnMut(&'e JournalEntry) -> Result<ControlFlow<()>, PersistError> + Send
-             ),
+        each: &mut EntrySink<'_>,
     ) -> Result<usize, PersistError> {
         let page = self
             .read_events_page(persistence_id, from_sequence, max.min(EACH_PAGE))

@@ -142,12 +142,7 @@ applies only what is new.";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let path = match cli::database_argument("carts.db", USAGE) {
-        Ok(path) => path,
-        Err(exit) => return exit,
-    };
-    let result = run(&path).await;
-    cli::finish(&path, result)
+    cli::main_with_database("carts.db", USAGE, |path| async move { run(&path).await }).await
 }
 
 async fn run(path: &str) -> Result<(), Box<dyn std::error::Error>> {

@@ -20,12 +20,7 @@ A durable-state actor (a user's preferences) saved whole in a SQLite file
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let path = match cli::database_argument("settings.db", USAGE) {
-        Ok(path) => path,
-        Err(exit) => return exit,
-    };
-    let result = run(&path).await;
-    cli::finish(&path, result)
+    cli::main_with_database("settings.db", USAGE, |path| async move { run(&path).await }).await
 }
 
 async fn run(path: &str) -> Result<(), Box<dyn std::error::Error>> {

@@ -19,14 +19,15 @@ use tokio::time::Instant;
 use tokio_postgres::config::Host;
 
 use super::{
-    JournalBounds, JournalStorage, NewEvent, SharedStoreProvider, SnapshotStorage, StateStorage,
-    validate_batch, validate_snapshot_sequence,
+    EntrySink, JournalBounds, JournalStorage, NewEvent, SharedStoreProvider, SnapshotStorage,
+    StateStorage, validate_batch, validate_snapshot_sequence,
 };
 use crate::query::{
     EventEnvelope, EventFilter, EventPage, EventQueries, Offset, StateChange, StatePage,
 };
 use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
+use super::in_flight::InFlight;
 use super::{checksum, extras};
 mod errors;
 mod live;
@@ -1074,30 +1075,6 @@ pub(super) struct Failure {
     unknown: bool,
 }
 
-/// One operation counted in a counter of those under way, for as long as it
-/// lives (a cancelled operation is counted out too).
-struct InFlight<'a> {
-    counter: &'a AtomicUsize,
-    /// No other was under way when this one began.
-    alone: bool,
-}
-
-impl<'a> InFlight<'a> {
-    fn enter(counter: &'a AtomicUsize) -> Self {
-        let before = counter.fetch_add(1, Ordering::AcqRel);
-        InFlight {
-            counter,
-            alone: before == 0,
-        }
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.counter.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 /// Drops a connection instead of returning it to the pool.
 fn discard(conn: Object) {
     drop(Object::take(conn));
@@ -1330,9 +1307,7 @@ impl JournalStorage for PostgresStorage {
         persistence_id: &PersistenceId,
         from_sequence: SequenceId,
         max: usize,
-        each: &mut (
-                 dyn for<'e> FnMut(&'e JournalEntry) -> Result<ControlFlow<()>, PersistError> + Send
-             ),
+        each: &mut EntrySink<'_>,
     ) -> Result<usize, PersistError> {
         if persistence_id.0.contains('\0') || max == 0 {
             return Ok(0);

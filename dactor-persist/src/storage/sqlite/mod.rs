@@ -20,6 +20,7 @@ use super::{
 use crate::query::{EventEnvelope, EventFilter, EventPage, EventQueries, Offset, StatePage};
 use crate::{JournalEntry, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
+use super::in_flight::InFlight;
 use super::{checksum, extras};
 mod projection;
 mod query;
@@ -335,30 +336,6 @@ pub struct SqliteStorage {
 /// How long a lone `Relaxed` write waits for its acknowledgement on the
 /// calling worker before it parks (see `SqliteStorage::submit`).
 const LONE_WRITE_SPIN: Duration = Duration::from_micros(150);
-
-/// Counts a write in flight for as long as it lives (a cancelled caller
-/// included).
-struct InFlight<'a> {
-    count: &'a AtomicUsize,
-    /// No other write was in flight when this one was submitted.
-    alone: bool,
-}
-
-impl<'a> InFlight<'a> {
-    fn enter(count: &'a AtomicUsize) -> Self {
-        let before = count.fetch_add(1, Ordering::AcqRel);
-        InFlight {
-            count,
-            alone: before == 0,
-        }
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.count.fetch_sub(1, Ordering::AcqRel);
-    }
-}
 
 impl SqliteStorage {
     /// Opens (or creates) the store at `path` with the default options:
