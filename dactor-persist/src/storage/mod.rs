@@ -193,8 +193,8 @@ pub trait JournalStorage: Send + Sync + 'static {
     }
 
     /// Reads a page like [`read_events_page`](JournalStorage::read_events_page),
-    /// handing each event to `each` as it is read instead of collecting the
-    /// page: recovery decodes events while the store is still reading the
+    /// at most `max` events, handing each event to `each` as it is read
+    /// instead of collecting the page: recovery decodes events while the store is still reading the
     /// rest, and never holds a page of payloads. The entry lent to `each` is
     /// valid for that call only (a store may reuse it for the next event).
     ///
@@ -206,8 +206,8 @@ pub trait JournalStorage: Send + Sync + 'static {
     ///
     /// The default reads one page of at most [`EACH_PAGE`] events through
     /// [`read_events_page`](JournalStorage::read_events_page) and hands its
-    /// events out one by one; a short page is allowed, as for
-    /// `read_events_page`.
+    /// events out one by one, no more than `max` of them (that page may hold
+    /// more); a short page is allowed, as for `read_events_page`.
     ///
     /// # Errors
     ///
@@ -224,7 +224,7 @@ pub trait JournalStorage: Send + Sync + 'static {
             .read_events_page(persistence_id, from_sequence, max.min(EACH_PAGE))
             .await?;
         let mut handed = 0;
-        for entry in &page {
+        for entry in page.iter().take(max) {
             handed += 1;
             if each(entry)?.is_break() {
                 break;
