@@ -192,8 +192,8 @@ pub trait JournalStorage: Send + Sync + 'static {
         self.read_events(persistence_id, from_sequence).await
     }
 
-    /// Reads a page like [`read_events_page`](JournalStorage::read_events_page),
-    /// at most `max` events, handing each event to `each` as it is read
+    /// Reads a page like [`read_events_page`](JournalStorage::read_events_page)
+    /// (about `max` events), handing each event to `each` as it is read
     /// instead of collecting the page: recovery decodes events while the store is still reading the
     /// rest, and never holds a page of payloads. The entry lent to `each` is
     /// valid for that call only (a store may reuse it for the next event).
@@ -205,9 +205,11 @@ pub trait JournalStorage: Send + Sync + 'static {
     /// last event it handed out, never handing one out twice.
     ///
     /// The default reads one page of at most [`EACH_PAGE`] events through
-    /// [`read_events_page`](JournalStorage::read_events_page) and hands its
-    /// events out one by one, no more than `max` of them (that page may hold
-    /// more); a short page is allowed, as for `read_events_page`.
+    /// [`read_events_page`](JournalStorage::read_events_page) and hands out
+    /// every event of it, one by one: a page may hold more than `max` (a
+    /// store may answer whole records) or fewer, as for `read_events_page`.
+    /// Readers check what they are handed, all of it: an event above the
+    /// journal's highest sequence is damage even where `max` ended earlier.
     ///
     /// # Errors
     ///
@@ -224,7 +226,7 @@ pub trait JournalStorage: Send + Sync + 'static {
             .read_events_page(persistence_id, from_sequence, max.min(EACH_PAGE))
             .await?;
         let mut handed = 0;
-        for entry in page.iter().take(max) {
+        for entry in &page {
             handed += 1;
             if each(entry)?.is_break() {
                 break;
