@@ -440,7 +440,10 @@ async fn read_decoded<A: EventSourced>(
     from: SequenceId,
     to: SequenceId,
 ) -> Result<Vec<(SequenceId, A::Event)>, PersistError> {
-    let mut events = Vec::new();
+    // Room for what the bounds promise, up to one read's worth: the figure
+    // comes from storage, so damaged bounds must not reserve much.
+    let promised = to.0.saturating_sub(from.0).saturating_add(1);
+    let mut events = Vec::with_capacity(usize::try_from(promised).unwrap_or(0).min(REPLAY_PAGE));
     let out = &mut events;
     let mut decoded = Vec::with_capacity(1);
     // Moved in as `&mut`: a `&A` would make the future `Send` only for `A: Sync`.
