@@ -6,7 +6,8 @@ use std::future::Future;
 use std::process::ExitCode;
 
 /// The whole `main` of an example that takes a database path: reads it (or
-/// answers `--help`), runs `body` on it, and exits as [`finish`] says.
+/// answers `--help`), runs `body` on it, and exits: 0, or 1 with the error
+/// printed for a person, naming the database.
 pub async fn main_with_database<F, Fut>(default: &str, usage: &str, body: F) -> ExitCode
 where
     F: FnOnce(String) -> Fut,
