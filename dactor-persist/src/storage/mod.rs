@@ -201,8 +201,8 @@ pub trait JournalStorage: Send + Sync + 'static {
     /// `each` may stop the read early with [`ControlFlow::Break`], or with an
     /// error, which the read returns as it is. Answers how many events were
     /// handed to `each`: none means nothing is stored from `from_sequence` on.
-    /// A store that retries a read after a lost connection resumes after the
-    /// last event it handed out, never handing one out twice.
+    /// A store that retries a read (after a transient error) resumes after
+    /// the last event it handed out, never handing one out twice.
     ///
     /// The default reads one page of at most [`EACH_PAGE`] events through
     /// [`read_events_page`](JournalStorage::read_events_page) and hands out

@@ -344,8 +344,6 @@ impl<A: EventSourced> EventSourcedTestKit<A> {
         Ok(EventSourcedOutcome { reply, events })
     }
 
-    /// The snapshot of the live state restores into a fresh actor and
-    /// encodes back to the same bytes.
     /// The live state's snapshot survives its encoding, and equals the
     /// state recovered from what was persisted: an event that loses
     /// something on its way through the journal (a field its encoding skips)

@@ -19,8 +19,8 @@ use tokio::time::Instant;
 use tokio_postgres::config::Host;
 
 use super::{
-    EntrySink, JournalBounds, JournalStorage, NewEvent, SharedStoreProvider, SnapshotStorage,
-    StateStorage, validate_batch, validate_snapshot_sequence,
+    EACH_PAGE, EntrySink, JournalBounds, JournalStorage, NewEvent, SharedStoreProvider,
+    SnapshotStorage, StateStorage, validate_batch, validate_snapshot_sequence,
 };
 use crate::query::{
     EventEnvelope, EventFilter, EventPage, EventQueries, Offset, StateChange, StatePage,
@@ -74,6 +74,12 @@ macro_rules! with_conn {
                                 }
                                 Ok(Err(e)) => break Err(shared.failed(what, $pid, $conn, &e)),
                                 Err(_elapsed) => {
+                                    // The statement may still run on the
+                                    // server: ask it to stop (best effort).
+                                    let cancel = $conn.cancel_token();
+                                    tokio::spawn(async move {
+                                        let _ = cancel.cancel_query(tokio_postgres::NoTls).await;
+                                    });
                                     discard($conn);
                                     break Err(shared.timed_out(what, false));
                                 }
@@ -103,6 +109,8 @@ const DEFAULT_STALL_REPORT: Duration = Duration::from_secs(5);
 const MAX_SCHEMA_LEN: usize = 63;
 /// Entries reserved up front for a page of events, whatever its bound.
 const PAGE_RESERVE: usize = 8192;
+/// About how many bytes of events one `read_events_each` query reads.
+const READ_BYTES: u64 = 32 * 1024 * 1024;
 /// How many writes whose outcome is unknown the store remembers, to settle
 /// them when they are retried.
 const MAX_UNKNOWN_WRITES: usize = 65_536;
@@ -362,7 +370,8 @@ impl PostgresStorageBuilder {
             writers: Mutex::new(writers),
             state_sender,
             state_writer: Mutex::new(Some(state_writer)),
-            states_in_flight: AtomicUsize::new(0),
+            states_in_flight: Arc::new(AtomicUsize::new(0)),
+            row_bytes: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             unknown: Mutex::new(UnknownWrites::default()),
             ids: WriteIds::new(),
@@ -630,8 +639,12 @@ pub struct PostgresStorage {
     /// The group-commit writer of durable states (`states.rs`).
     state_sender: mpsc::UnboundedSender<states::Message>,
     state_writer: Mutex<Option<JoinHandle<()>>>,
-    /// Saves of states under way: a save that finds none runs alone.
-    states_in_flight: AtomicUsize,
+    /// Bytes of payload and type per event in this store's last
+    /// `read_events_each` (0: none yet), to size the next.
+    row_bytes: AtomicU64,
+    /// Saves of states under way (held by their callers or by the state
+    /// writer): a save that finds none runs alone.
+    states_in_flight: Arc<AtomicUsize>,
     closed: AtomicBool,
     unknown: Mutex<UnknownWrites>,
     ids: WriteIds,
@@ -1319,13 +1332,29 @@ impl JournalStorage for PostgresStorage {
             event_type: String::new(),
             payload: Vec::new(),
         };
-        // What was handed out so far: a retry after a lost connection asks
-        // for the rest only.
+        // One query reads at most about READ_BYTES of rows, judged by the
+        // rows this store read last, so that one read of large events stays
+        // well within the operation bound.
+        let max = match self.row_bytes.load(Ordering::Relaxed) {
+            0 => max.min(EACH_PAGE),
+            bytes => max.min(
+                usize::try_from(READ_BYTES / bytes)
+                    .unwrap_or(usize::MAX)
+                    .max(64),
+            ),
+        };
+        // What was handed out so far: a retried attempt (after a
+        // serialization failure) asks for the rest only.
         let (mut handed, mut after) = (0usize, from_sequence.0.saturating_sub(1));
-        with_conn!(self, "read events", persistence_id, |conn| {
+        let mut bytes = 0u64;
+        let read = with_conn!(self, "read events", persistence_id, |conn| {
+            if handed > 0 && after == i64::MAX {
+                // Nothing can follow the last possible sequence.
+                return Ok(Ok(handed));
+            }
             let stmt = conn.prepare_cached(&self.shared.sql.read_events).await?;
             let start = after.saturating_add(1);
-            let limit = i64::try_from(max - handed).unwrap_or(i64::MAX);
+            let limit = i64::try_from(max.saturating_sub(handed)).unwrap_or(i64::MAX);
             let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
                 [&persistence_id.0, &start, &limit];
             let rows = conn.query_raw(&stmt, params).await?;
@@ -1353,6 +1382,7 @@ impl JournalStorage for PostgresStorage {
                 entry.payload.clear();
                 entry.payload.extend_from_slice(event.payload);
                 (handed, after) = (handed + 1, event.sequence);
+                bytes = bytes.saturating_add((event.payload.len() + event.event_type.len()) as u64);
                 match each(&entry) {
                     Ok(ControlFlow::Continue(())) => {}
                     Ok(ControlFlow::Break(())) => break,
@@ -1360,7 +1390,11 @@ impl JournalStorage for PostgresStorage {
                 }
             }
             Ok(Ok(handed))
-        })?
+        })?;
+        if let Some(per_row) = bytes.checked_div(handed as u64) {
+            self.row_bytes.store(per_row.max(1), Ordering::Relaxed);
+        }
+        read
     }
 
     async fn read_highest_sequence(
@@ -1776,8 +1810,8 @@ impl StateStorage for PostgresStorage {
         refuse_nul(persistence_id, "persistence id", &persistence_id.0)?;
         self.check_open()?;
         let checksum = i64::from(checksum::state(persistence_id.as_str(), payload));
-        let _saving = InFlight::enter(&self.states_in_flight);
-        if _saving.alone {
+        let counted = InFlight::enter(self.states_in_flight.clone());
+        if counted.alone {
             // Nobody else is saving: the save runs here, without the hop to
             // the state writer and back (about 60 us on a busy machine).
             return with_conn!(self, "save a state", persistence_id, |conn| {
@@ -1788,12 +1822,16 @@ impl StateStorage for PostgresStorage {
             .map(|_| self.shared.committed());
         }
         // Saves that arrive together share one statement and one commit.
+        // The save stays counted while the writer holds it, even if this
+        // caller stops waiting (see `states.rs`).
         let (ack, outcome) = oneshot::channel();
         let save = states::Save {
             pid: persistence_id.clone(),
             payload: payload.to_vec(),
             checksum,
+            deadline: Instant::now() + self.shared.op_timeout,
             ack,
+            _counted: counted,
         };
         self.state_sender
             .send(states::Message::Save(save))
@@ -1824,6 +1862,21 @@ impl StateStorage for PostgresStorage {
     async fn delete_state(&self, persistence_id: &PersistenceId) -> Result<(), PersistError> {
         if persistence_id.0.contains('\0') {
             return Ok(());
+        }
+        self.check_open()?;
+        // Saves the state writer holds are done with first: none of them
+        // may land after the delete.
+        let counted = InFlight::enter(self.states_in_flight.clone());
+        if !counted.alone {
+            let (done, settled) = oneshot::channel();
+            self.state_sender
+                .send(states::Message::Barrier(done))
+                .map_err(|_| self.closed_error())?;
+            match tokio::time::timeout(self.shared.op_timeout, settled).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(self.closed_error()),
+                Err(_) => return Err(self.shared.timed_out("deleting a state", false)),
+            }
         }
         with_conn!(self, "delete a state", persistence_id, |conn| {
             let stmt = conn.prepare_cached(&self.shared.sql.delete_state).await?;
