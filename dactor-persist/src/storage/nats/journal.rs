@@ -226,9 +226,7 @@ impl Inner {
         // A write into a gap: every record is read (never the runtime's way).
         // Streamed record by record: only the candidates' bodies are read.
         let mut taken: Option<i64> = None;
-        let mut cursor = self
-            .cursor(place.shard, &place.subject, 1, head.stream_seq, deadline)
-            .reaching_the_end();
+        let mut cursor = self.journal_cursor(place, 1, head, deadline);
         while let Some(super::scan::Found { seq, payload, .. }) = cursor.next().await? {
             let record = record(pid, seq, &payload)?;
             let e = &record.envelope;
@@ -257,9 +255,7 @@ impl Inner {
         deadline: Instant,
     ) -> Result<Vec<Record>, PersistError> {
         let mut out = Vec::new();
-        let mut cursor = self
-            .cursor(place.shard, &place.subject, 1, head.stream_seq, deadline)
-            .reaching_the_end();
+        let mut cursor = self.journal_cursor(place, 1, head, deadline);
         while let Some(super::scan::Found { seq, payload, .. }) = cursor.next().await? {
             out.push(record(pid, seq, &payload)?);
         }
@@ -338,15 +334,7 @@ impl Inner {
         }
         let mut out: Vec<StoredEvent> = Vec::new();
         let start = self.hint(&place.subject, from).unwrap_or(1);
-        let mut cursor = self
-            .cursor(
-                place.shard,
-                &place.subject,
-                start,
-                head.stream_seq,
-                deadline,
-            )
-            .reaching_the_end();
+        let mut cursor = self.journal_cursor(&place, start, head, deadline);
         let mut prev_last = 0i64;
         // The previous batch record, and its events once decoded: a record
         // that repeats it is a write the server stored twice.

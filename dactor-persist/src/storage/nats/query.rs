@@ -249,15 +249,7 @@ impl Inner {
         // Where a page of this journal's reads left off (shared with
         // `read_events_page`): paging does not start over each time.
         let start = self.hint(&place.subject, from).unwrap_or(1);
-        let mut cursor = self
-            .cursor(
-                place.shard,
-                &place.subject,
-                start,
-                head.stream_seq,
-                deadline,
-            )
-            .reaching_the_end();
+        let mut cursor = self.journal_cursor(&place, start, head, deadline);
         let mut deleted = HashMap::from([(pid.clone(), head.deleted_to)]);
         let mut out: Vec<EventEnvelope> = Vec::new();
         let mut upto = 0i64;

@@ -13,8 +13,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
-use super::Inner;
 use super::io::{FIRST_PAUSE, pause};
+use super::layout::Place;
+use super::{Head, Inner};
 
 /// How many records are fetched one request each before a consumer is made.
 const SINGLE_GETS: usize = 4;
@@ -84,16 +85,26 @@ impl Inner {
     }
 }
 
-impl Cursor<'_> {
-    /// A cursor whose `to` is a message of its subject it must reach: a
-    /// leader that answers "nothing more" short of it (one that has not
-    /// applied its log yet, just after an election) makes the read fail
-    /// as unavailable rather than return part of a journal as the whole.
-    pub(super) fn reaching_the_end(mut self) -> Self {
-        self.must_reach = true;
-        self
+impl Inner {
+    /// The records of a journal at `place` from stream sequence `from` up
+    /// to its `head`, which the cursor must reach: a leader that answers
+    /// "nothing more" short of it (one that has not applied its log yet,
+    /// just after an election) makes the read fail as unavailable rather
+    /// than return part of a journal as the whole.
+    pub(super) fn journal_cursor<'a>(
+        &'a self,
+        place: &'a Place,
+        from: u64,
+        head: Head,
+        deadline: Instant,
+    ) -> Cursor<'a> {
+        let mut cursor = self.cursor(place.shard, &place.subject, from, head.stream_seq, deadline);
+        cursor.must_reach = true;
+        cursor
     }
+}
 
+impl Cursor<'_> {
     /// The next record; `None` at the end.
     pub(super) async fn next(&mut self) -> Result<Option<Found>, crate::PersistError> {
         let mut step = self.step().await?;

@@ -1292,23 +1292,18 @@ impl JournalStorage for PostgresStorage {
             futures_util::pin_mut!(rows);
             let mut entries: Vec<JournalEntry> = Vec::with_capacity(max.min(PAGE_RESERVE));
             while let Some(row) = rows.try_next().await? {
-                let entry = match read::event(&row, persistence_id) {
-                    Ok(entry) => entry,
-                    Err(damaged) => return Ok(Err(damaged)),
-                };
                 let after = entries
                     .last()
                     .map_or(from_sequence.0.saturating_sub(1), |e| e.sequence_id.0);
-                if entry.sequence_id.0 <= after {
-                    return Ok(Err(PersistError::CorruptEntry {
-                        sequence_id: entry.sequence_id,
-                        detail: format!(
-                            "{} returned event {} of `{persistence_id}` after {after}: its \
-                             index is damaged",
-                            self.shared.target, entry.sequence_id.0
-                        ),
-                    }));
-                }
+                let entry = match read::next_event(&row, persistence_id, after, &self.shared.target)
+                {
+                    Ok(event) => JournalEntry {
+                        sequence_id: SequenceId(event.sequence),
+                        event_type: event.event_type.to_owned(),
+                        payload: event.payload.to_vec(),
+                    },
+                    Err(damaged) => return Ok(Err(damaged)),
+                };
                 entries.push(entry);
             }
             Ok(Ok(entries))
@@ -1362,20 +1357,11 @@ impl JournalStorage for PostgresStorage {
             // Rows are checked and handed on as they arrive, while the
             // server is still sending the rest.
             while let Some(row) = rows.try_next().await? {
-                let event = match read::checked_event(&row, 0, persistence_id) {
+                let event = match read::next_event(&row, persistence_id, after, &self.shared.target)
+                {
                     Ok(event) => event,
                     Err(damaged) => return Ok(Err(damaged)),
                 };
-                if event.sequence <= after {
-                    return Ok(Err(PersistError::CorruptEntry {
-                        sequence_id: SequenceId(event.sequence),
-                        detail: format!(
-                            "{} returned event {} of `{persistence_id}` after {after}: its \
-                             index is damaged",
-                            self.shared.target, event.sequence
-                        ),
-                    }));
-                }
                 entry.sequence_id = SequenceId(event.sequence);
                 entry.event_type.clear();
                 entry.event_type.push_str(event.event_type);

@@ -7,19 +7,29 @@ use super::{checksum, extras};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::query::{EventEnvelope, Offset};
-use crate::{
-    JournalBounds, JournalEntry, Metadata, PersistError, PersistenceId, SequenceId, SnapshotEntry,
-};
+use crate::{JournalBounds, Metadata, PersistError, PersistenceId, SequenceId, SnapshotEntry};
 
-/// One journal row (`sequence, event_type, payload, checksum, tags,
-/// metadata`, from column `at`), checked.
-pub(super) fn event(row: &Row, pid: &PersistenceId) -> Result<JournalEntry, PersistError> {
-    let checked = checked_event(row, 0, pid)?;
-    Ok(JournalEntry {
-        sequence_id: SequenceId(checked.sequence),
-        event_type: checked.event_type.to_owned(),
-        payload: checked.payload.to_vec(),
-    })
+/// The next row of a journal read in ascending order (`sequence,
+/// event_type, payload, checksum, tags, metadata`), checked, and above
+/// `after`, the sequence of the row before it (or the one before the start
+/// asked): a row at or below it means a damaged index.
+pub(super) fn next_event<'r>(
+    row: &'r Row,
+    pid: &PersistenceId,
+    after: i64,
+    target: &str,
+) -> Result<CheckedEvent<'r>, PersistError> {
+    let event = checked_event(row, 0, pid)?;
+    if event.sequence <= after {
+        return Err(PersistError::CorruptEntry {
+            sequence_id: SequenceId(event.sequence),
+            detail: format!(
+                "{target} returned event {} of `{pid}` after {after}: its index is damaged",
+                event.sequence
+            ),
+        });
+    }
+    Ok(event)
 }
 
 /// A journal row read back and checked; tags and metadata still in their
